@@ -1,0 +1,108 @@
+"""Command line: ``python -m plmkit <command>``.
+
+    reproduce PART   run one part of the series headless; write metrics, figures and a manifest
+    parts            list the parts
+    cfg ...          Part 1 grammars: sample sentences, check membership
+    bios ...         Part 3 biographies: generate people, biographies and QA pairs
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from typing import Optional, Sequence
+
+from .experiments import PARTS
+from .profiles import PROFILES
+
+# Data tools with their own subcommands: name -> module exposing add_arguments(parser) and main(args).
+TOOLS = {
+    "cfg": ("plmkit.data.cfg.cli", "Part 1 grammars: sample sentences, check membership"),
+    "bios": ("plmkit.data.bios.cli", "Part 3 biographies: generate people, biographies and QA pairs"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parts = "\n".join(f"  {name:<13} {desc}" for name, (_, desc) in PARTS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m plmkit",
+        description="plmkit: reproduce the Physics of Language Models series at small scale.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"parts:\n{parts}\n\nexample: python -m plmkit reproduce tour --profile cpu --out runs/tour",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    rep = sub.add_parser("reproduce", help="run one part headless and write metrics, figures and a manifest",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"parts:\n{parts}")
+    rep.add_argument("part", choices=list(PARTS), metavar="part", help="one of: " + ", ".join(PARTS))
+    rep.add_argument("--profile", choices=PROFILES, default=None,
+                     help="experiment size (default: $PLMKIT_PROFILE, else gpu with a CUDA GPU, cpu without)")
+    rep.add_argument("--out", default=None, help="output folder (default: runs/<part>-<profile>)")
+    mode = rep.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run saved in --out from its last checkpoint")
+    mode.add_argument("--overwrite", action="store_true", help="delete the plmkit run saved in --out and start again")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    rep.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available cores)")
+    rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    sub.add_parser("parts", help="list the parts that can be reproduced")
+
+    for name, (module, desc) in TOOLS.items():
+        tool = sub.add_parser(name, help=desc)
+        try:
+            importlib.import_module(module).add_arguments(tool)
+        except ModuleNotFoundError:
+            tool.set_defaults(unavailable=True)
+    return parser
+
+
+def run_reproduce(args) -> int:
+    from .experiments import load_part
+    from .experiments.common import RunContext
+    from .profiles import describe, get_profile
+    from .results import RunDir
+
+    profile = get_profile(args.profile)
+    out = args.out or f"runs/{args.part}-{profile}"
+    run_dir = RunDir(out, mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
+    ctx = RunContext(profile=profile, seed=args.seed, device=args.device, threads=args.threads,
+                     run_dir=run_dir, progress=not args.no_progress)
+    from .profiles import set_threads
+
+    set_threads(args.threads)
+    print(f"reproducing part '{args.part}' -> {run_dir.path}\n{describe(profile, args.device)}", flush=True)
+    start = time.time()
+    metrics = load_part(args.part).reproduce(ctx)
+    run_dir.save_metrics(metrics)
+    from .profiles import pick_device
+
+    run_dir.write_manifest(part=args.part, profile=profile, seed=args.seed, device=str(pick_device(args.device)))
+    figures = sorted(p.name for p in (run_dir.path / "figures").glob("*.png"))
+    print(f"done in {time.time() - start:.0f} s: {run_dir.path}/metrics.json, manifest.json, figures: {', '.join(figures)}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "reproduce":
+            return run_reproduce(args)
+        if args.command == "parts":
+            for name, (_, desc) in PARTS.items():
+                print(f"{name:<13} {desc}")
+            return 0
+        if getattr(args, "unavailable", False):
+            print(f"error: the '{args.command}' tools are not installed in this version of plmkit", file=sys.stderr)
+            return 2
+        return importlib.import_module(TOOLS[args.command][0]).main(args)
+    except (ValueError, FileExistsError, FileNotFoundError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,20 @@
+"""Experiments per part of the series. Notebooks and the command line both call these.
+
+Each part module exposes ``reproduce(ctx: RunContext) -> dict`` (the headless run behind
+``python -m plmkit reproduce <part>``) plus the smaller steps its notebook calls one by one.
+"""
+from __future__ import annotations
+
+import importlib
+
+# part name -> (module, one-line description). Modules are imported only when a part runs.
+PARTS: dict[str, tuple[str, str]] = {
+    "tour": ("plmkit.experiments.tour", "the method in miniature: a tiny GPT on nested brackets, probed for the hidden depth"),
+}
+
+
+def load_part(name: str):
+    """The experiment module of a part; an unknown name lists the valid ones."""
+    if name not in PARTS:
+        raise ValueError(f"unknown part {name!r}; valid parts: {', '.join(PARTS)}")
+    return importlib.import_module(PARTS[name][0])
