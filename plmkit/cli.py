@@ -4,6 +4,7 @@
     parts            list the parts
     cfg ...          Part 1 grammars: sample sentences, check membership
     bios ...         Part 3 biographies: generate people, biographies and QA pairs
+    notebooks ...    build and check the lab notebooks; verify submitted notebooks
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .profiles import PROFILES
 TOOLS = {
     "cfg": ("plmkit.data.cfg.cli", "Part 1 grammars: sample sentences, check membership"),
     "bios": ("plmkit.data.bios.cli", "Part 3 biographies: generate people, biographies and QA pairs"),
+    "notebooks": ("plmkit.labs", "build the lab notebooks from their sources, check staleness, verify submissions"),
 }
 
 

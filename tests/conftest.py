@@ -1,11 +1,8 @@
-import os
-
 import pytest
 import torch
 
 # Tests run with one torch thread: fast and identical on every machine (CI has 2 cores).
 torch.set_num_threads(1)
-os.environ.setdefault("PLMKIT_PROFILE", "ci")
 
 
 @pytest.fixture

@@ -29,27 +29,29 @@ def explicit_rotation(x, position, base=10000.0):
 
 def test_rope_matches_explicit_rotation():
     rotary = Rotary(head_dim=8, fraction=1.0, base=10000.0, context=16)
-    x = torch.randn(2, 3, 16, 8)
+    x = torch.randn(2, 16, 3, 8)  # (batch, time, heads, head_dim)
     rotated = rotary(x)
     for t in range(16):
-        assert torch.allclose(rotated[:, :, t], explicit_rotation(x[:, :, t], t), atol=1e-5)
+        assert torch.allclose(rotated[:, t], explicit_rotation(x[:, t], t), atol=1e-5)
+    # with an offset (generation with a cache) position t is rotated as t + offset
+    assert torch.allclose(rotary(x[:, 5:9], offset=5), rotated[:, 5:9], atol=1e-6)
 
 
 def test_partial_rope_rotates_only_its_fraction():
     rotary = Rotary(head_dim=8, fraction=0.25, base=10000.0, context=8)
-    x = torch.randn(1, 1, 8, 8)
+    x = torch.randn(1, 8, 1, 8)
     out = rotary(x)
     assert torch.equal(out[..., 2:], x[..., 2:])
     for t in range(8):
-        assert torch.allclose(out[0, 0, t, :2], explicit_rotation(x[0, 0, t, :2], t, base=10000.0), atol=1e-5)
+        assert torch.allclose(out[0, t, 0, :2], explicit_rotation(x[0, t, 0, :2], t, base=10000.0), atol=1e-5)
 
 
 def test_rope_scores_depend_only_on_distance():
     rotary = Rotary(head_dim=8, fraction=1.0, base=10000.0, context=32)
     q, k = torch.randn(8), torch.randn(8)
     def score(i, j):
-        qs = rotary(q.expand(1, 1, 32, 8))[0, 0, i]
-        ks = rotary(k.expand(1, 1, 32, 8))[0, 0, j]
+        qs = rotary(q.expand(1, 32, 1, 8))[0, i, 0]
+        ks = rotary(k.expand(1, 32, 1, 8))[0, j, 0]
         return (qs @ ks).item()
     assert score(10, 7) == pytest.approx(score(20, 17), abs=1e-4)
 
