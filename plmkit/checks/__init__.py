@@ -1,0 +1,12 @@
+"""Exercise checkers for the labs.
+
+Every exercise cell ends with one line such as ``checks.causal_mask(causal_mask)``. A checker
+runs the student's function on a few cases against plmkit's own implementation and either
+raises an ``AssertionError`` that says what is wrong and how to look for the bug, or prints one
+success line. A stub that still raises ``NotImplementedError`` fails with a reminder.
+Checkers compare behaviour; they never reveal the solution.
+
+One module per lab; each adds one import line below.
+"""
+from .base import ExerciseNotDone, checker  # noqa: F401
+from .tour import causal_mask, linear_probe, rotary  # noqa: F401  (lab 00)
