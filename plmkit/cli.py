@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--overwrite", action="store_true", help="delete the plmkit run saved in --out and start again")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
-    rep.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available cores)")
+    rep.add_argument("--threads", type=int, default=None, help="CPU threads (default: whichever of 1..all cores is measured fastest)")
     rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     sub.add_parser("parts", help="list the parts that can be reproduced")

@@ -68,16 +68,60 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _probe_seconds(threads: int) -> float:
+    """Best time of a small forward/backward workload with ``threads`` threads."""
+    import time
+
+    torch.set_num_threads(threads)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4096, 64, generator=generator, requires_grad=True)
+    w = torch.randn(64, 256, generator=generator, requires_grad=True)
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        for _ in range(3):
+            torch.nn.functional.gelu(x @ w).sum().backward()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+_measured: dict = {}
+
+
+def measure_best_threads(max_age_s: float = 120.0) -> int:
+    """Time a small workload with 1..N threads and return the fastest (cached for a while).
+
+    On a 2-core machine where another process keeps one core busy, 2 threads can be several
+    times slower than 1 (they wait for each other); on an idle machine 2 are faster. Measuring
+    takes a fraction of a second and avoids both traps.
+    """
+    import time
+
+    cores = available_cores()
+    if cores == 1:
+        return 1
+    if _measured and time.monotonic() - _measured["when"] < max_age_s:
+        return _measured["threads"]
+    before = torch.get_num_threads()
+    candidates = sorted({1, cores // 2 or 1, cores})
+    times = {t: _probe_seconds(t) for t in candidates}
+    torch.set_num_threads(before)
+    fastest = min(times.values())
+    # prefer more threads unless fewer are clearly (10%) faster
+    best = max(t for t, sec in times.items() if sec <= fastest * 1.1)
+    _measured.update(threads=best, when=time.monotonic(), seconds=times)
+    return best
+
+
 def set_threads(threads: Optional[int] = None) -> int:
     """Set torch's CPU threads on purpose and return the number used.
 
-    Default: ``$PLMKIT_THREADS`` if set, else every available core. On a 2-core machine with
-    anything else running, 1 thread can be faster than 2 (see benchmarks/bench_threads.py);
-    set ``PLMKIT_THREADS=1`` there.
+    Default: ``$PLMKIT_THREADS`` if set, else the count :func:`measure_best_threads` finds fastest
+    right now. See benchmarks/bench_threads.py for why this matters on small machines.
     """
     if threads is None:
         env = os.environ.get("PLMKIT_THREADS")
-        threads = int(env) if env else available_cores()
+        threads = int(env) if env else measure_best_threads()
     threads = max(1, int(threads))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

@@ -71,3 +71,17 @@ def test_overwrite_only_removes_plmkit_run_folders(tmp_path):
     assert (mine / "thesis.tex").read_text() == "precious"
     with pytest.raises(ValueError, match="new, resume, overwrite"):
         RunDir(tmp_path / "x", mode="append")
+
+
+def test_threads_are_set_on_purpose(monkeypatch):
+    import torch
+
+    from plmkit import profiles
+
+    monkeypatch.setenv("PLMKIT_THREADS", "1")
+    assert profiles.set_threads() == 1 and torch.get_num_threads() == 1
+    monkeypatch.delenv("PLMKIT_THREADS")
+    best = profiles.measure_best_threads(max_age_s=0)
+    assert 1 <= best <= profiles.available_cores()
+    assert set(profiles._measured["seconds"]) >= {1}
+    torch.set_num_threads(1)
