@@ -1,0 +1,80 @@
+"""Part 3.2 experiment steps: the F/R design, the task mixes, evaluation keys, the binomial tail."""
+import math
+
+import pytest
+import torch
+
+from plmkit.data import bios
+from plmkit.experiments import knowledge as K
+from plmkit.experiments import manipulation as M
+from plmkit.experiments.common import RunContext
+
+
+@pytest.fixture(scope="module")
+def world():
+    return K.make_world("ci")
+
+
+@pytest.fixture(scope="module")
+def data(world):
+    return M.make_data(world, 20, 20, seed=0)
+
+
+def test_forward_and_reversed_groups_are_disjoint_and_written_differently(data):
+    forward_ids = {p.pid for p in data.design.forward}
+    reverse_ids = {p.pid for p in data.design.reverse}
+    assert forward_ids.isdisjoint(reverse_ids) and len(forward_ids) == len(reverse_ids) == 20
+    by_id = {p.pid: es for p, es in zip(data.bio.people, data.bio.entries)}
+    for person in data.design.reverse:
+        for entry in by_id[person.pid]:
+            assert entry.text.startswith("The person") and entry.text.endswith(f"name is {person.full_name}.")
+    for person in data.design.forward:
+        assert all(e.text.startswith(person.full_name) for e in by_id[person.pid])
+    assert set(data.bio.split.train) | set(data.bio.split.test) == forward_ids
+
+
+def test_training_mix_has_hints_only_when_asked_and_no_test_people(data):
+    tasks = ("month_mod2", "month_rank", "birth_year")
+    people = data.forward("train")
+    plain = M.training_mix(tasks, people, n_pairs=100, hint_prob=0.0, seed=0)
+    hinted = M.training_mix(tasks, people, n_pairs=100, hint_prob=0.5, seed=0)
+    assert {q.mode for q in plain} == {"direct", None}
+    modes = [q.mode for q in hinted if q.mode is not None]
+    assert 0.4 < modes.count("hint") / len(modes) < 0.6
+    counts = {t: sum(q.task == t for q in plain) for t in tasks}
+    assert counts["month_rank"] == min(100, bios.count_valid_pairs("month_rank", people))  # ties excluded
+    assert counts["month_mod2"] == 100  # 10 people x 10 draws
+    bios.check_no_test_leak(plain + hinted, data.forward("test"))
+    assert M.training_mix(tasks, people, 100, 0.5, seed=0)[5].text == hinted[5].text  # seeded
+
+
+def test_evaluation_reports_both_modes_and_the_hint_prediction(world, data):
+    torch.manual_seed(0)
+    model = K.make_model(world, "ci", sizes=M.settings("ci"))
+    out = M.evaluate_tasks(model, world, data, ("month_mod2", "month_rank", "birth_year"), n_pairs=20)
+    parity = out["month_mod2"]
+    assert {"accuracy_direct", "accuracy_hint", "hint_accuracy", "predicted_with_hint", "chance"} <= set(parity)
+    assert parity["chance"] == 0.5
+    assert parity["predicted_with_hint"] == pytest.approx(parity["hint_accuracy"] + (1 - parity["hint_accuracy"]) * 0.5)
+    rank = out["month_rank"]
+    assert rank["predicted_with_hint"] == pytest.approx(rank["hint_accuracy"] ** 2 + (1 - rank["hint_accuracy"] ** 2) * 0.5)
+    assert "accuracy" in out["birth_year"] and out["month_rank"]["examples"] == 20
+
+
+def test_inverse_search_finetune_and_evaluation_run(world, data):
+    ctx = RunContext(profile="ci", progress=False, threads=1)
+    model, _ = M.pretrain(ctx, world, data, exposures=3)
+    tuned, history = M.finetune_inverse(ctx, world, model, data)
+    assert history.steps == M.settings("ci")["inverse_steps"]
+    result = M.evaluate_inverse(tuned, world, data)
+    for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
+        assert set(result[group]) == set(M.INVERSE_TASKS)
+    assert result["chance"]["all_to_first"] == pytest.approx(1 / len(world.pools.first_names))
+    assert 0.0 <= result["p_value_reverse_above_forward"] <= 1.0 + 1e-9
+
+
+def test_binomial_tail():
+    assert M.binomial_tail(0, 50, 0.1) == pytest.approx(1.0)
+    assert M.binomial_tail(50, 50, 0.5) == pytest.approx(0.5 ** 50)
+    assert M.binomial_tail(3, 10, 0.2) == pytest.approx(1 - sum(math.comb(10, k) * 0.2 ** k * 0.8 ** (10 - k)
+                                                                for k in range(3)))
