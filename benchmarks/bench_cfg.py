@@ -3,7 +3,7 @@
     python benchmarks/bench_cfg.py            # full run, about a minute
     python benchmarks/bench_cfg.py --quick    # smaller counts, a few seconds
 
-Measures: sampler throughput (cfg3f and cfg3f-d3) and the cost of one training step's worth of data,
+Measures: the share of a Part 1 training step spent generating its data, sampler throughput (cfg3f and cfg3f-d3) and the cost of one training step's worth of data,
 parser time per full cfg3f sentence (median, p95), time to score 1000 generations (fresh cfg3f sentences,
 about half corrupted by a flip), next_token_dist time per cfg3f sentence, and the n-gram ladder.
 Timings on a shared machine are noisy: medians over repeats are reported.
@@ -110,6 +110,37 @@ def bench_ngram(sentences: int) -> None:
           f"held-out nats/token: {', '.join(f'{v:.3f}' for v in ladder)}")
 
 
+def bench_training_share(steps: int) -> None:
+    """Share of a training step spent generating its data (issue: at most 5%), for Part 1's real configs."""
+    import torch
+
+    from plmkit.experiments import cfg as part1
+
+    torch.set_num_threads(1)
+    configs = (("cfg3f-d3", "mini", 32, None, "cpu lab, from scratch"),
+               ("cfg3f-d4", "small", 16, None, "shipped checkpoint"),
+               ("cfg3f-d4", "small", 16, (0.3, 0.15, "flip"), "shipped noisy checkpoint"))
+    for name, size, batch, corrupt, what in configs:
+        g = Grammar.load(name)
+        model = part1.make_model(g, size)
+        stream = part1.make_stream(g, model.config.context, batch, corrupt=corrupt)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        data_seconds, total = 0.0, 0.0
+        for step in range(steps + 2):
+            start = time.perf_counter()
+            batch_data = stream.batch(step)
+            made = time.perf_counter()
+            loss = model(batch_data.inputs, batch_data.targets).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if step >= 2:  # the first steps warm up allocators
+                data_seconds += made - start
+                total += time.perf_counter() - start
+        print(f"train   {name:<9} {size:<5} batch {batch:>2} x {model.config.context}: data generation "
+              f"{100 * data_seconds / total:.1f}% of a {1e3 * total / steps:.0f} ms step ({what}; target <= 5%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (a few seconds)")
@@ -121,6 +152,7 @@ def main() -> None:
     bench_scoring(int(1000 * scale))
     bench_dp(int(20 * scale) or 3)
     bench_ngram(int(250_000 * scale))
+    bench_training_share(int(40 * scale) or 5)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ import importlib
 # part name -> (module, one-line description). Modules are imported only when a part runs.
 PARTS: dict[str, tuple[str, str]] = {
     "tour": ("plmkit.experiments.tour", "the method in miniature: a tiny GPT on nested brackets, probed for the hidden depth"),
+    "cfg": ("plmkit.experiments.cfg", "Part 1: a GPT learns a deep context-free grammar; accuracy, KL, probes, attention, robustness"),
+    "cfg-pretrain": ("plmkit.experiments.cfg_pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
+    "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),
+    "manipulation": ("plmkit.experiments.manipulation", "Part 3.2: classify, compare and inverse-search stored knowledge, with and without hints"),
 }
 
 
