@@ -28,7 +28,7 @@ class LoRALinear(nn.Module):
     """``base(x) + alpha * (x @ A) @ B`` on the output columns ``slices`` (all columns when None)."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float = 4.0,
-                 slices: Optional[Sequence[tuple[int, int]]] = None):
+                 slices: Optional[Sequence[tuple[int, int]]] = None, generator: Optional[torch.Generator] = None):
         super().__init__()
         if rank < 1:
             raise ValueError(f"LoRA rank must be at least 1, got {rank}")
@@ -40,7 +40,7 @@ class LoRALinear(nn.Module):
                 raise ValueError(f"slice ({start}, {end}) is outside the {out} output features")
         width = sum(end - start for start, end in self.slices)
         # Gaussian A scaled like a default init, zero B: the update is exactly 0 at the start.
-        self.lora_a = nn.Parameter(torch.randn(base.in_features, rank) / base.in_features ** 0.5)
+        self.lora_a = nn.Parameter(torch.randn(base.in_features, rank, generator=generator) / base.in_features ** 0.5)
         self.lora_b = nn.Parameter(torch.zeros(rank, width))
 
     def delta(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,12 +69,12 @@ class LoRALinear(nn.Module):
 class LoRAEmbedding(nn.Module):
     """``E[idx] + alpha * A[idx] @ B``: a rank-r update of the input embedding table."""
 
-    def __init__(self, base: nn.Embedding, rank: int, alpha: float = 4.0):
+    def __init__(self, base: nn.Embedding, rank: int, alpha: float = 4.0, generator: Optional[torch.Generator] = None):
         super().__init__()
         if rank < 1:
             raise ValueError(f"LoRA rank must be at least 1, got {rank}")
         self.base, self.rank, self.alpha = base, rank, alpha
-        self.lora_a = nn.Parameter(torch.randn(base.num_embeddings, rank))
+        self.lora_a = nn.Parameter(torch.randn(base.num_embeddings, rank, generator=generator))
         self.lora_b = nn.Parameter(torch.zeros(rank, base.embedding_dim))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
@@ -121,13 +121,16 @@ def _replace(root: nn.Module, dotted: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
-def add_lora(model: nn.Module, config: LoRAConfig | None = None, *, inplace: bool = False) -> nn.Module:
+def add_lora(model: nn.Module, config: LoRAConfig | None = None, *, inplace: bool = False,
+             seed: int = 0) -> nn.Module:
     """A copy of ``model`` (a plmkit GPT) with all weights frozen and LoRA factors on the chosen layers.
 
     The copy keeps the original's class and ``config``, so checkpoints, ``generate`` and the probes work
-    as before. The original model is left untouched unless ``inplace``.
+    as before. The original model is left untouched unless ``inplace``. The random factors come from
+    ``seed`` alone (not the global RNG), so a fine-tune starts the same whatever ran before it.
     """
     config = config or LoRAConfig()
+    generator = torch.Generator().manual_seed(seed)
     model = model if inplace else copy.deepcopy(model)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -148,10 +151,11 @@ def add_lora(model: nn.Module, config: LoRAConfig | None = None, *, inplace: boo
             raise ValueError(f"no linear layer matches {pattern!r}")
         targets.update({n: ("linear", None) for n in matched})
     for name, (_, slices) in targets.items():
-        _replace(model, name, LoRALinear(model.get_submodule(name), config.rank, config.alpha, slices))
+        _replace(model, name, LoRALinear(model.get_submodule(name), config.rank, config.alpha, slices,
+                                                generator))
     if config.embedding_rank:
         emb_alpha = config.alpha if config.embedding_alpha is None else config.embedding_alpha
-        model.tok_emb = LoRAEmbedding(model.tok_emb, config.embedding_rank, emb_alpha)
+        model.tok_emb = LoRAEmbedding(model.tok_emb, config.embedding_rank, emb_alpha, generator)
     model.lora_config = config
     return model
 

@@ -83,3 +83,16 @@ def test_generation_and_extra_targets_work():
         add_lora(tiny_gpt(), LoRAConfig(extra=("nothing.*",)))
     with pytest.raises(ValueError, match="rank"):
         LoRALinear(torch.nn.Linear(4, 4), rank=0)
+
+
+def test_lora_factors_come_from_the_seed_not_the_global_rng():
+    model = tiny_gpt()
+    torch.manual_seed(1)
+    first = add_lora(model, LoRAConfig(rank=2, embedding_rank=3), seed=7)
+    torch.manual_seed(2)  # a different global state must not matter
+    second = add_lora(model, LoRAConfig(rank=2, embedding_rank=3), seed=7)
+    other = add_lora(model, LoRAConfig(rank=2, embedding_rank=3), seed=8)
+    for a, b, c in zip(lora_parameters(first), lora_parameters(second), lora_parameters(other)):
+        assert torch.equal(a, b)
+        if a.abs().sum() > 0:  # the B factors start at zero whatever the seed
+            assert not torch.equal(a, c)
