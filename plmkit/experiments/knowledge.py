@@ -274,7 +274,8 @@ def qa_dataset(world: BioWorld, qas: Sequence[QAPair], context: int, batch: int,
 def lora_config(profile: str | None = None, sizes: Optional[dict] = None) -> LoRAConfig:
     s = sizes or settings(profile)
     return LoRAConfig(rank=s["lora_rank"], embedding_rank=s["lora_emb_rank"], alpha=s["lora_alpha"],
-                      embedding_alpha=s["lora_emb_alpha"], attention=("q", "v"))
+                      embedding_alpha=s["lora_emb_alpha"], attention=("q", "v"),
+                      tied_output=s.get("lora_tied_output", False))
 
 
 def finetune_qa(ctx: RunContext, world: BioWorld, model: GPT, qas: Sequence[QAPair], name: str,
