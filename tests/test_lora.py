@@ -98,21 +98,16 @@ def test_lora_factors_come_from_the_seed_not_the_global_rng():
             assert not torch.equal(a, c)
 
 
-def test_tied_output_lora_changes_the_output_projection_with_the_embedding():
+def test_new_output_rows_start_at_zero_and_change_only_their_words():
     model = tiny_gpt()
-    assert model.config.tie_embeddings
-    wrapped = add_lora(model, LoRAConfig(rank=2, embedding_rank=3, tied_output=True))
+    wrapped = add_lora(model, LoRAConfig(rank=2, embedding_rank=3, output_rows=(3, 5)))
     x = torch.randint(0, model.config.vocab_size, (2, 5))
-    assert torch.allclose(wrapped(x).logits, model(x).logits)  # the update starts at exactly zero
+    assert torch.allclose(wrapped(x).logits, model(x).logits)  # the new rows start at exactly zero
     with torch.no_grad():
-        wrapped.tok_emb.lora_b.normal_()
+        wrapped.lm_head.lora_rows.normal_()
     hidden = torch.randn(4, model.config.d_model)
-    expected = hidden @ (model.tok_emb.weight + wrapped.tok_emb.alpha * wrapped.tok_emb.lora_a @ wrapped.tok_emb.lora_b).T
-    assert torch.allclose(wrapped.lm_head(hidden), expected, atol=1e-5)
-    assert wrapped.lm_head.weight is wrapped.tok_emb.base.weight  # parameter counts still see one tied matrix
-
-
-def test_tied_output_lora_needs_tied_embeddings():
-    model = tiny_gpt(tie=False)
-    with pytest.raises(ValueError, match="tied"):
-        add_lora(model, LoRAConfig(embedding_rank=3, tied_output=True))
+    delta = wrapped.lm_head(hidden) - model.lm_head(hidden)
+    assert torch.allclose(delta[:, [3, 5]], hidden @ wrapped.lm_head.lora_rows.T, atol=1e-6)
+    assert delta[:, [i for i in range(model.config.vocab_size) if i not in (3, 5)]].abs().max() == 0
+    assert any(p is wrapped.lm_head.lora_rows for p in lora_parameters(wrapped))
+    assert not wrapped.lm_head.weight.requires_grad  # the rest of the output matrix stays frozen

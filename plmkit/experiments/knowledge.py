@@ -275,7 +275,7 @@ def lora_config(profile: str | None = None, sizes: Optional[dict] = None) -> LoR
     s = sizes or settings(profile)
     return LoRAConfig(rank=s["lora_rank"], embedding_rank=s["lora_emb_rank"], alpha=s["lora_alpha"],
                       embedding_alpha=s["lora_emb_alpha"], attention=("q", "v"),
-                      tied_output=s.get("lora_tied_output", False))
+                      output_rows=tuple(s.get("lora_output_rows", ())))
 
 
 def finetune_qa(ctx: RunContext, world: BioWorld, model: GPT, qas: Sequence[QAPair], name: str,
