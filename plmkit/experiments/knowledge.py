@@ -861,7 +861,7 @@ def plot_celebrities(metrics: dict, ref: Optional[dict] = None):
 
     ref = ref or reference()
     paper = ref["celebrities"]["bioS"]
-    labels = ["minority alone", "minority with celebrities", "held-out celebrities"]
+    labels = ["minority\nalone", "minority with\ncelebrities", "held-out\ncelebrities"]
     ours = [_percent(metrics["minority_alone"]), _percent(metrics["minority_with_celebrities"]),
             _percent(metrics["celebrities_held_out"])]
     multi = ref["qa_by_augmentation"]["values"]["multi5+permute"]["pretrain_finetune"]
