@@ -1,0 +1,297 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # Lab 05: knowledge manipulation (Part 3.2)
+#
+# Lab 04 ended with a model that can *state* facts about people it was never quizzed on. Can it also *use* them?
+# Part 3.2 of *Physics of Language Models* (Allen-Zhu & Li, arXiv 2309.14402) asks the simplest possible questions
+# about facts the model extracts almost perfectly:
+#
+# * **Classification** [3.2 Res. 3]: "Was Anya born in an even month?" The model knows the month, and parity of 12
+#   months is trivial, yet without writing the month out first the model stays near chance (the paper needs 10,000
+#   training samples for 75%).
+# * **Comparison**: "Was Anya born in a later month than Sabrina?" Same story.
+# * **Hints = chain of thought** [3.2 Res. 4]: letting the model write the month first ("October. Yes.") fixes it,
+#   to exactly the level its extraction accuracy predicts. Hints seen in training do not help answers given without.
+# * **Inverse search** [3.2 Res. 7]: "Who was born on October 2, 1996 in Princeton, NJ ...?" is at **0%** for every
+#   forward dataset, for every model size. It works only if the training text itself states the name *after* the
+#   facts, and then it is no longer inverse search.
+#
+# | | |
+# |---|---|
+# | **Time** | about 45 minutes to read and do the exercises; the code runs in about 10 minutes (`cpu` profile) |
+# | **Prerequisites** | Lab 04 (biographies, LoRA fine-tuning, the P_train / P_test split) |
+
+# %% [markdown]
+# ## Setup
+# On Colab this installs plmkit (and nothing else: Colab's own torch, numpy and matplotlib stay). On your
+# own machine it does nothing; install plmkit first as the README says.
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preinstalled torch
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "plmkit @ git+https://github.com/plmkit/plmkit"], check=True)
+
+import warnings
+
+import numpy as np
+import torch
+
+from plmkit import checks, profiles
+from plmkit.data import bios
+from plmkit.experiments import knowledge as K
+from plmkit.experiments import manipulation as M
+
+warnings.filterwarnings("ignore", category=UserWarning)
+profiles.set_threads()
+PROFILE = profiles.get_profile()
+print(profiles.describe())
+
+# %% [markdown]
+# ### Profiles: what each size can show
+#
+# | profile | people | what this lab can show | what it cannot |
+# |---|---|---|---|
+# | `ci` | 40 + 40 | that the code runs (seconds); ignore its numbers | everything else |
+# | `cpu` | 150 forward + 150 reversed, 150 exposures | parity, luckiness mod 5 and month ranking near chance without hints; with hints close to what extraction predicts; hints in training not helping direct answers; inverse search at chance for the forward group and above it for the reversed group | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results |
+# | `gpu` | 2,000 + 1,000, 300 exposures, 10 tasks | the same on more tasks and more training people | the paper's 100K-people scale |
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name in ("ci", "cpu", "gpu"):
+    e = M.EXPERIMENTS[name]
+    print(f"{name:>4}: F {e['n_forward']} + R {e['n_reverse']} people, {e['exposures']} exposures, "
+          f"{e['train_pairs']} training pairs; tasks {', '.join(e['tasks'])}")
+
+# %% [markdown]
+# ## 1. The tasks
+#
+# Each task turns a person (or an ordered pair) into a question. Classification and comparison come in two answer
+# modes: `<direct>` (answer at once) and `<hint>` (first write the needed attribute, then the answer). The month
+# numbers are January = 1 ... December = 12; a major's "luckiness" is a fixed score 0-99 [3.2 §4].
+
+# %%
+# NBVAL_CHECK_OUTPUT
+cpu_world = K.make_world("cpu")
+people = bios.sample_people(2, cpu_world.pools, seed=0)
+for task in ("month_mod2", "month_mod12", "major_mod5", "birth_year"):
+    for mode in (("direct", "hint") if bios.get_task(task).hint else (None,)):
+        print(bios.person_examples(task, people[:1], mode=mode)[0].text)
+for mode in ("direct", "hint"):
+    print(bios.pair_examples("month_rank", people, 1, mode=mode)[0].text)
+print(bios.person_examples("all_to_first", people[:1])[0].text)
+
+# %% [markdown]
+# ### One pretraining run, two groups
+# To keep the `cpu` budget, one model is pretrained on two disjoint groups of people [kit design, spec 4.7]:
+# * **F (forward)**, `multi5+permute`: the extractable format of lab 04; used for every task.
+# * **R (reversed)**, `multi5+permute+reverse6`: the facts first ("The person ..."), the name in a final sentence.
+#   Used only as the inverse-search control.
+#
+# Nothing in R's text links an F person's facts to their name, so F's inverse search stays a genuine test. (The
+# paper trains one model per dataset.) Here is one person written both ways:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+person = people[0]
+for augmentation in ("multi5+permute", "multi5+permute+reverse6"):
+    print(f"{augmentation}:\n  {bios.render_bios([person], augmentation, cpu_world.templates, seed=3)[0][0].text}")
+
+# %% [markdown]
+# ## 2. Pretrain
+# Both groups' biographies are shuffled together; every person gets the same number of exposures.
+
+# %%
+world = K.make_world(PROFILE)
+exp = M.experiments(PROFILE)
+ctx = K.RunContext(profile=PROFILE)
+data = M.make_data(world, exp["n_forward"], exp["n_reverse"])
+model, history = M.pretrain(ctx, world, data, exp["exposures"], live_plot=True)
+forward_bio = K.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.forward]))
+reverse_bio = K.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.reverse]))
+print(f"{history.steps} steps in {history.seconds:.0f} s; BIO first-token accuracy: F {forward_bio['first_token_mean']:.1%}, "
+      f"R {reverse_bio['first_token_mean']:.1%}")
+
+# %% [markdown]
+# ### Explore: browse the people
+# Pick a group and a person: their biographies and every question of this lab, with the fine-tuned models' answers
+# once sections 3 and 4 have trained them.
+
+# %%
+import ipywidgets as widgets
+from IPython.display import HTML, display
+
+answer_models: dict = {}  # filled in sections 3 and 4
+
+
+def show_person(group: str, index: int) -> None:
+    members = list(data.design.forward if group == "F (forward)" else data.design.reverse)
+    p = members[min(index, len(members) - 1)]
+    split = data.design.forward_split if group == "F (forward)" else data.design.reverse_split
+    entries = data.bio.entries_of([p.pid])
+    html = [f"<b>{p.full_name}</b> ({'train' if p.pid in split.train else 'test'} person)<ol>"]
+    html += [f"<li>{K.entry_html(e)}</li>" for e in entries] + ["</ol><table><tr><th>question</th><th>answer</th>"]
+    html[-1] += "".join(f"<th>{name}</th>" for name in answer_models) + "</tr>"
+    questions = [bios.person_examples(t, [p], mode="direct")[0] for t in exp["tasks"] if bios.get_task(t).arity == 1
+                 and bios.get_task(t).hint] + [bios.person_examples(t, [p])[0] for t in M.INVERSE_TASKS]
+    for qa in questions:
+        cells = "".join(f"<td>{' '.join(K.generate_answers(m, world, [qa])[0]).replace('<eos>', '')}</td>"
+                        for m in answer_models.values())
+        html.append(f"<tr><td>{qa.prompt}</td><td>{qa.completion}</td>{cells}</tr>")
+    display(HTML("".join(html) + "</table>"))
+
+
+widgets.interact(show_person, group=widgets.ToggleButtons(options=["F (forward)", "R (reversed)"]),
+                 index=widgets.IntSlider(0, 0, max(exp["n_forward"], exp["n_reverse"]) - 1));
+
+# %% [markdown]
+# ## 3. Classification and comparison, without and with hints
+#
+# Two LoRA fine-tunings on the F_train people, each on the same mix of tasks (month parity, month in numerics,
+# major luckiness mod 5, month ranking on pairs, and the birth year as a retrieval control):
+# * **trained without hints**: every example answers directly;
+# * **trained with hints**: each example carries the hint with probability 1/2, so the model sees both forms.
+#
+# Both are tested on F_test people in both modes.
+#
+# ### Exercise 1: what a hint should give
+# > **Teaches:** why chain of thought helps exactly as much as extraction allows.
+# > **Difficulty:** easy. **Time:** 5 minutes.
+#
+# If the hint (the extracted month or major) is right, the rest is a trivial lookup; if it is wrong, assume the answer
+# is a chance guess. With hint accuracy *h* and chance level *c*, what accuracy do we expect? For a pair task, *both*
+# hints must be right [3.2 fn 15]. Write `predicted_accuracy(h, c, pair)`.
+#
+# <details><summary>Hint</summary>
+#
+# P[all hints right] is *h* for one person and *h²* for a pair; the answer is right then, and right with
+# probability *c* otherwise.
+# </details>
+
+# %%
+def predicted_accuracy(hint_accuracy: float, chance: float, pair: bool = False) -> float:
+    """Expected with-hint accuracy if a right hint always gives the right answer and a wrong one a chance guess."""
+    # BEGIN SOLUTION
+    right = hint_accuracy ** 2 if pair else hint_accuracy
+    return right + (1 - right) * chance
+    # END SOLUTION
+
+
+checks.hint_prediction(predicted_accuracy)
+
+# %%
+task_results = {}
+for with_hints in (False, True):
+    tuned, _ = M.finetune_tasks(ctx, world, model, data, with_hints)
+    key = "with_hint" if with_hints else "without_hint"
+    task_results[key] = M.evaluate_tasks(tuned, world, data, exp["tasks"], exp["test_pairs"])
+    answer_models[f"trained {key.replace('_', ' ')}"] = tuned
+
+print(f"{'task':<13}{'chance':>8}{'w/o hint':>10}{'hint-trained':>14}{'with hint':>11}{'hint acc':>10}{'predicted':>11}")
+for task in exp["tasks"]:
+    a, b = task_results["without_hint"][task], task_results["with_hint"][task]
+    if "accuracy_direct" not in a:  # retrieval: one answer mode
+        print(f"{task:<13}{a['chance']:>8.1%}{a['accuracy']:>10.1%}{b['accuracy']:>14.1%}")
+        continue
+    print(f"{task:<13}{a['chance']:>8.1%}{a['accuracy_direct']:>10.1%}{b['accuracy_direct']:>14.1%}"
+          f"{b['accuracy_hint']:>11.1%}{b['hint_accuracy']:>10.1%}{b['predicted_with_hint']:>11.1%}")
+M.plot_tasks(task_results["without_hint"], task_results["with_hint"]);
+
+# %% [markdown]
+# **How to read it.** "hint acc" is how often the model writes the right month or major for a test person: its
+# *extraction* accuracy. "with hint" should sit near "predicted" (your formula). "w/o hint" is the interesting
+# column: the model extracts the month, yet cannot say whether it is even without writing it out, and training
+# with hints did not teach it to (column "hint-trained", tested without the hint). The month in numerics (`month_mod12`)
+# and the birth year only *rephrase* or *retrieve* a stored fact; they are the controls that can work directly.
+#
+# **At this scale, honestly.** The `cpu` run trains one multi-task LoRA on ~75 people, and it learns to *write the
+# hint* poorly: expect "hint acc" for the month well below the ~45-50% that a plain Lab 04-style QA fine-tune reaches
+# on the same model (measured while building this lab). So the with-hint column gains little here; what the run does
+# show is the paper's negative result (direct answers near chance, also after training with hints) and with-hint
+# accuracy tracking your formula. The paper's clean with-hint curves need its scale: the `gpu` profile or more.
+#
+# Why? Knowledge is stored as "name -> October", not as "name -> even month". Turning it into a new fact needs a
+# computation *after* the retrieval, and a transformer answering in one step has to learn that computation
+# separately for each of the facts it could retrieve; with a hint, the retrieved word is in the context, and a
+# single rule ("October -> Yes") does the rest.
+
+# %% [markdown]
+# ## 4. Inverse search
+#
+# Ask backwards: "Give me the first name of the person who studied *Communications* at *MIT*, was born on *October 2,
+# 1996* in *Princeton, NJ*, and worked for *Meta Platforms* at *Menlo Park, CA*?" The model saw each of these facts many
+# times, always *after* the name. Next-token prediction trains `name -> facts`, never `facts -> name`.
+#
+# ### Exercise 2: design the reversed-data fix
+# > **Teaches:** what data makes inverse search learnable, and why that is no longer "inverse" search.
+# > **Difficulty:** easy. **Time:** 10 minutes.
+#
+# Write `reverse_bio(pairs, name)`: `pairs[k]` is attribute sentence k written two ways, `(with "The person" as subject,
+# with the pronoun)`. Return one entry in which **every fact is stated before the name**: the first sentence refers to
+# "The person", the next five use the pronoun, and a final sentence states the name:
+# `The person 's name is Anya Briar Forger.` (this is `reverse6` of [3.2 §5]).
+#
+# <details><summary>Hint</summary>
+#
+# The first sentence takes `pairs[0][0]`, the others `pairs[k][1]`; append the name sentence and join with spaces.
+# </details>
+
+# %%
+def reverse_bio(pairs: list, name: str) -> str:
+    """A biography that states all six facts first and the name last."""
+    # BEGIN SOLUTION
+    sentences = [person if k == 0 else pronoun for k, (person, pronoun) in enumerate(pairs)]
+    return " ".join(sentences + [f"The person 's name is {name}."])
+    # END SOLUTION
+
+
+checks.reversed_bio(reverse_bio)
+
+# %% [markdown]
+# Our R group was pretrained on exactly such text (with the facts also shuffled). One LoRA fine-tuning on the
+# inverse questions of F_train and R_train people, then the test on F_test and R_test:
+
+# %%
+inverse_model, _ = M.finetune_inverse(ctx, world, model, data)
+answer_models["inverse search"] = inverse_model
+inverse = M.evaluate_inverse(inverse_model, world, data)
+for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
+    print(f"{group:<14}" + "  ".join(f"{t}: {inverse[group][t]:6.1%}" for t in M.INVERSE_TASKS))
+print(f"chance: first name {inverse['chance']['all_to_first']:.1%}; one-sided binomial p-value of R_test > F_test "
+      f"(first name): {inverse['p_value_reverse_above_forward']:.2g}")
+M.plot_inverse(inverse);
+
+# %% [markdown]
+# **What it means.** Both groups' *training* people are answered (the fine-tuning data is simply memorised). On test
+# people the forward group stays at chance: the model holds the facts of F_test people, extractable in the forward
+# direction, and still cannot find a person from them [3.2 Res. 7]. The reversed group, whose pretraining text
+# predicted the name *from* the facts, does better on its test people. At this small scale that effect is modest
+# (2 layers, ~75 fine-tuning people per group); the paper's reverse datasets show it clearly. The fix works because it
+# turns the question into forward retrieval, which is why the paper recommends putting the reversed statements
+# into pretraining (or using retrieval, or line numbers, as GPT-4 does for Bible verses) [3.2 Res. 9].
+
+# %% [markdown]
+# ## 5. What each profile can and cannot show
+#
+# * `ci` only runs the code.
+# * `cpu` (about 10 minutes): the classification and comparison tasks near chance without hints, hint-trained models
+#   that still fail without hints, with-hint accuracy near the prediction from hint accuracy, and the forward /
+#   reversed contrast in inverse search. It trains one multi-task LoRA per condition on ~75 people (the paper: one
+#   LoRA per task on up to 50,000), so it cannot show how slowly accuracy without hints grows with more samples.
+# * `gpu`: ten tasks and more training people.
+#
+# Rerun headless: `python -m plmkit reproduce manipulation --profile cpu --out runs/manipulation`.
+
+# %%
+summary = {"tasks": task_results, "inverse_search": inverse}
+for target, met in M.check_targets(summary).items():
+    print(f"{'met    ' if met else 'NOT MET'}  {target}")
