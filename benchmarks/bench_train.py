@@ -44,9 +44,10 @@ def flops_per_token(n_layer: int, d_model: int, context: int, matmul_params: int
     return 6 * matmul_params + 12 * n_layer * context * d_model
 
 
-def plmkit_model(shape):
+def plmkit_model(shape, pos: str = "learned"):
+    """GPT-2's architecture (learned positions, GELU MLP, LayerNorm) unless ``pos`` says otherwise."""
     config = GPTConfig(vocab_size=VOCAB, context=shape["context"], n_layer=shape["n_layer"], n_head=shape["n_head"],
-                       d_model=shape["d_model"], pos="rope", mlp="gelu", norm="layernorm")
+                       d_model=shape["d_model"], pos=pos, mlp="gelu", norm="layernorm")
     model = GPT(config)
     counts = model.param_counts()
     matmul_params = counts["non_embedding"] + VOCAB * shape["d_model"]  # + the output layer
@@ -58,7 +59,7 @@ def hf_model(shape):
 
     config = GPT2Config(vocab_size=VOCAB, n_positions=shape["context"], n_embd=shape["d_model"],
                         n_layer=shape["n_layer"], n_head=shape["n_head"], resid_pdrop=0.0, embd_pdrop=0.0,
-                        attn_pdrop=0.0)
+                        attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
     model = GPT2LMHeadModel(config)
     try:
         model.config._attn_implementation = "sdpa"  # the fastest attention HF offers on CPU
@@ -95,17 +96,21 @@ def main() -> None:
     steps = 3 if args.quick else args.steps
     peak = matmul_peak_gflops()
     print(f"torch {torch.__version__}, {args.threads} threads, fp32 matmul peak {peak:.1f} GFLOP/s")
-    print(f"{'shape':<24}{'plmkit tok/s':>14}{'HF GPT2 tok/s':>15}{'ratio':>8}{'GFLOP/s':>10}{'% peak':>8}")
+    print("rows: plmkit with GPT-2's own architecture (learned positions), then with rotary positions (the labs'")
+    print("default, which GPT-2 lacks); the ratio is against the HF model at the same shape.")
+    print(f"{'shape':<24}{'pos':>8}{'plmkit tok/s':>14}{'HF GPT2 tok/s':>15}{'ratio':>8}{'GFLOP/s':>10}{'% peak':>8}")
     for shape in shapes:
-        _, matmul_params, _ = plmkit_model(shape)
-        ours = time_training(plmkit_model, shape, steps)
         try:
             theirs = time_training(hf_model, shape, steps)
         except ImportError:
             theirs = float("nan")
-        gflops = ours * flops_per_token(shape["n_layer"], shape["d_model"], shape["context"], matmul_params) / 1e9
         name = f"{shape['n_layer']}L d{shape['d_model']} T{shape['context']} B{shape['batch']}"
-        print(f"{name:<24}{ours:>14,.0f}{theirs:>15,.0f}{ours / theirs:>8.2f}{gflops:>10.1f}{100 * gflops / peak:>7.0f}%")
+        for pos in ("learned", "rope"):
+            _, matmul_params, _ = plmkit_model(shape, pos)
+            ours = time_training(lambda s: plmkit_model(s, pos), shape, steps)
+            gflops = ours * flops_per_token(shape["n_layer"], shape["d_model"], shape["context"], matmul_params) / 1e9
+            print(f"{name:<24}{pos:>8}{ours:>14,.0f}{theirs:>15,.0f}{ours / theirs:>8.2f}{gflops:>10.1f}"
+                  f"{100 * gflops / peak:>7.0f}%")
     if theirs != theirs:
         print("(install transformers for the HF column: pip install -e '.[bench]')")
 
