@@ -178,8 +178,7 @@ def add_lora(model: nn.Module, config: LoRAConfig | None = None, *, inplace: boo
             raise ValueError(f"no linear layer matches {pattern!r}")
         targets.update({n: ("linear", None) for n in matched})
     for name, (_, slices) in targets.items():
-        _replace(model, name, LoRALinear(model.get_submodule(name), config.rank, config.alpha, slices,
-                                                generator))
+        _replace(model, name, LoRALinear(model.get_submodule(name), config.rank, config.alpha, slices, generator))
     if config.embedding_rank:
         emb_alpha = config.alpha if config.embedding_alpha is None else config.embedding_alpha
         model.tok_emb = LoRAEmbedding(model.tok_emb, config.embedding_rank, emb_alpha, generator)

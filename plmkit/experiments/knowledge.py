@@ -271,24 +271,25 @@ def qa_dataset(world: BioWorld, qas: Sequence[QAPair], context: int, batch: int,
                         seed=seed)
 
 
-def lora_config(profile: str | None = None, sizes: Optional[dict] = None) -> LoRAConfig:
+def lora_config(profile: str | None = None, sizes: Optional[dict] = None,
+                output_rows: Sequence[int] = ()) -> LoRAConfig:
     s = sizes or settings(profile)
     return LoRAConfig(rank=s["lora_rank"], embedding_rank=s["lora_emb_rank"], alpha=s["lora_alpha"],
-                      embedding_alpha=s["lora_emb_alpha"], attention=("q", "v"),
-                      output_rows=tuple(s.get("lora_output_rows", ())))
+                      embedding_alpha=s["lora_emb_alpha"], attention=("q", "v"), output_rows=tuple(output_rows))
 
 
 def finetune_qa(ctx: RunContext, world: BioWorld, model: GPT, qas: Sequence[QAPair], name: str,
                 steps: Optional[int] = None, lr: Optional[float] = None, full: bool = False,
-                sizes: Optional[dict] = None) -> tuple[GPT, History]:
+                sizes: Optional[dict] = None, output_rows: Sequence[int] = ()) -> tuple[GPT, History]:
     """LoRA (q/v + embedding) fine-tuning on QA lines; the loss is on the answers only.
 
     Returns a new model (the pretrained one is not modified). ``full=True`` fine-tunes every weight
-    instead (the paper reports LoRA as the better of the two [3.1 App. D]).
+    instead (the paper reports LoRA as the better of the two [3.1 App. D]). ``output_rows``: token ids
+    whose output rows are trained too (answer words the pretraining never predicted, Part 3.2).
     """
     s = sizes or settings(ctx.profile)
     seed = 1000 * ctx.seed + SEEDS["finetune"]
-    tuned = copy.deepcopy(model) if full else add_lora(model, lora_config(ctx.profile, s), seed=seed)
+    tuned = copy.deepcopy(model) if full else add_lora(model, lora_config(ctx.profile, s, output_rows), seed=seed)
     dataset = qa_dataset(world, qas, s["ft_context"], s["ft_batch"], seed)
     steps = steps or s["ft_steps"]
     config = TrainConfig(steps=steps, lr=lr or s["ft_lr"], warmup_steps=0, schedule="cosine", min_lr_ratio=0.1,

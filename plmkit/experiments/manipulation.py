@@ -137,9 +137,8 @@ def finetune_tasks(ctx: RunContext, world: K.BioWorld, model, data: Manipulation
                        1000 * ctx.seed + SEEDS["examples"])
     bios.check_no_test_leak(mix, data.forward("test"))
     name = "tasks_with_hint" if with_hints else "tasks_without_hint"
-    sizes = settings(ctx.profile)
-    sizes["lora_output_rows"] = unseen_answer_words(world, data, mix)
-    return K.finetune_qa(ctx, world, model, mix, name, sizes=sizes)
+    return K.finetune_qa(ctx, world, model, mix, name, sizes=settings(ctx.profile),
+                         output_rows=unseen_answer_words(world, data, mix))
 
 
 def unseen_answer_words(world: K.BioWorld, data: ManipulationData, qas: Sequence[QAPair]) -> tuple:
