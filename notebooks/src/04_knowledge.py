@@ -403,7 +403,8 @@ K.plot_q_probes(q_probes, world);
 # shuffled biography each) together with **celebrities** on rich data (`multi5+permute`), fine-tune on *celebrity*
 # questions only, and ask about the minority. The celebrities teach the model *how to store* biographical knowledge,
 # and it stores the minority's knowledge the same way. The baseline is the same minority pretrained alone.
-# Both runs give every person the same number of exposures.
+# Both runs give every person the same number of exposures. In `cpu` there are four celebrities per minority person
+# (100 and 400): with two per person (150 and 300) the gain was about 28 points, with four 31-41 points over two seeds.
 
 #
 # **Shipped checkpoints.** The two pretraining runs of this section and the one of section 6 do not fit the `cpu`
