@@ -62,7 +62,7 @@ print(profiles.describe())
 # | profile | people | what this lab can show | what it cannot |
 # |---|---|---|---|
 # | `ci` | 40 + 40 | that the code runs (seconds); ignore its numbers | everything else |
-# | `cpu` | 150 forward + 150 reversed, 150 exposures | parity, luckiness mod 5 and month ranking near chance without hints; with hints close to what extraction predicts; hints in training not helping direct answers; inverse search at chance for the forward group and above it for the reversed group | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results |
+# | `cpu` | 600 forward + 150 reversed, 150 exposures | parity, luckiness mod 5 and month ranking near chance without hints; with hints close to what extraction predicts; hints in training not helping direct answers; inverse search at chance for the forward group and above it for the reversed group | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results |
 # | `gpu` | 2,000 + 1,000, 300 exposures, 10 tasks | the same on more tasks and more training people | the paper's 100K-people scale |
 
 # %%
@@ -161,6 +161,12 @@ widgets.interact(show_person, group=widgets.ToggleButtons(options=["F (forward)"
 # * **trained without hints**: every example answers directly;
 # * **trained with hints**: each example carries the hint with probability 1/2, so the model sees both forms.
 #
+# Both mixes also contain the six plain extraction questions of the same F_train people (Lab 04's QA). This is a kit
+# choice for small scale: the paper starts from a model that already extracts at ~100% and trains on thousands of
+# people [3.2 §4]; with 150 training people, a LoRA trained on a task alone memorised those people instead of
+# learning to extract (month in numerics, hints only: hint accuracy 81% on training people, 5% on test people; 59%
+# on test people with the extraction questions mixed in). The extraction questions never show a task's answer.
+#
 # Both are tested on F_test people in both modes.
 #
 # ### Exercise 1: what a hint should give
@@ -213,11 +219,12 @@ M.plot_tasks(task_results["without_hint"], task_results["with_hint"]);
 # with hints did not teach it to (column "hint-trained", tested without the hint). The month in numerics (`month_mod12`)
 # and the birth year only *rephrase* or *retrieve* a stored fact; they are the controls that can work directly.
 #
-# **At this scale, honestly.** The `cpu` run trains one multi-task LoRA on ~75 people, and it learns to *write the
-# hint* poorly: expect "hint acc" for the month well below the ~45-50% that a plain Lab 04-style QA fine-tune reaches
-# on the same model (measured while building this lab). So the with-hint column gains little here; what the run does
-# show is the paper's negative result (direct answers near chance, also after training with hints) and with-hint
-# accuracy tracking your formula. The paper's clean with-hint curves need its scale: the `gpu` profile or more.
+# **At this scale, honestly.** The `cpu` run trains one multi-task LoRA on 300 people, and it extracts far less well
+# than the paper's model (~100%): expect "hint acc" around 50% for single attributes and low for pairs (both months
+# must be right), so "with hint" rises above chance only as far as that allows, and month ranking barely at all.
+# With half as many training people (an earlier version of this lab), the LoRA memorised them: hint accuracy fell to
+# 20-30% and the with-hint answers drifted 10-30 points below the prediction. The paper's near-perfect with-hint
+# accuracies need its scale: the `gpu` profile or more.
 #
 # Why? Knowledge is stored as "name -> October", not as "name -> even month". Turning it into a new fact needs a
 # computation *after* the retrieval, and a transformer answering in one step has to learn that computation
@@ -275,7 +282,7 @@ M.plot_inverse(inverse);
 # people the forward group stays at chance: the model holds the facts of F_test people, extractable in the forward
 # direction, and still cannot find a person from them [3.2 Res. 7]. The reversed group, whose pretraining text
 # predicted the name *from* the facts, does better on its test people. At this small scale that effect is modest
-# (2 layers, ~75 fine-tuning people per group); the paper's reverse datasets show it clearly. The fix works because it
+# (2 layers, 75 reversed fine-tuning people); the paper's reverse datasets show it clearly. The fix works because it
 # turns the question into forward retrieval, which is why the paper recommends putting the reversed statements
 # into pretraining (or using retrieval, or line numbers, as GPT-4 does for Bible verses) [3.2 Res. 9].
 
@@ -285,7 +292,7 @@ M.plot_inverse(inverse);
 # * `ci` only runs the code.
 # * `cpu` (about 10 minutes): the classification and comparison tasks near chance without hints, hint-trained models
 #   that still fail without hints, with-hint accuracy near the prediction from hint accuracy, and the forward /
-#   reversed contrast in inverse search. It trains one multi-task LoRA per condition on ~75 people (the paper: one
+#   reversed contrast in inverse search. It trains one multi-task LoRA per condition on 300 people (the paper: one
 #   LoRA per task on up to 50,000), so it cannot show how slowly accuracy without hints grows with more samples.
 # * `gpu`: ten tasks and more training people.
 #

@@ -32,21 +32,26 @@ from . import knowledge as K
 from .common import RunContext
 
 # Model and optimiser sizes: Part 3.1's, with a context that fits two reverse6 entries (about 54 tokens).
+# cpu, measured while tuning (see finetune_tasks): with F 150 + R 150 and the task LoRA at lr 1e-3, hint accuracy
+# on F_test was 2-17% and with-hint accuracy missed the fn-15 prediction on 2 of 4 tasks; with 300 F_train
+# people, the extraction questions mixed in and lr 3e-3, hint accuracy reached ~50% and all four with-hint
+# accuracies landed within 7 points of the prediction. Inverse search keeps lr 1e-3 (at 3e-3 R_test fell to 2%).
 SIZE_OVERRIDES = {
-    "ci": dict(context=64, ft_context=64, ft_batch=16, ft_steps=60, inverse_steps=60, lora_rank=4, lora_emb_rank=16),
-    "cpu": dict(context=128, ft_context=96, ft_batch=16, ft_steps=800, inverse_steps=1000, lora_rank=16,
-                lora_emb_rank=64),
-    "gpu": dict(context=512, ft_context=128, ft_batch=48, ft_steps=5000, inverse_steps=5000, lora_rank=16,
-                lora_emb_rank=128),
+    "ci": dict(context=64, ft_context=64, ft_batch=16, ft_steps=60, inverse_steps=60, inverse_lr=3e-3, lora_rank=4,
+               lora_emb_rank=16),
+    "cpu": dict(context=128, ft_context=96, ft_batch=16, ft_steps=800, ft_lr=3e-3, inverse_steps=1000, inverse_lr=1e-3,
+                lora_rank=16, lora_emb_rank=64),
+    "gpu": dict(context=512, ft_context=128, ft_batch=48, ft_steps=5000, inverse_steps=5000, inverse_lr=1e-3,
+                lora_rank=16, lora_emb_rank=128),
 }
 
 EXPERIMENTS = {
-    "ci": dict(n_forward=40, n_reverse=40, exposures=30, train_pairs=200, test_pairs=100,
+    "ci": dict(n_forward=40, n_reverse=40, exposures=30, train_pairs=200, test_pairs=100, extraction_copies=2,
                tasks=("month_mod2", "month_mod12", "major_mod5", "month_rank", "birth_year")),
-    "cpu": dict(n_forward=150, n_reverse=150, exposures=150, train_pairs=2000, test_pairs=1000,
+    "cpu": dict(n_forward=600, n_reverse=150, exposures=150, train_pairs=2000, test_pairs=1000, extraction_copies=2,
                 tasks=("month_mod2", "month_mod12", "major_mod5", "month_rank", "birth_year")),
     "gpu": dict(n_forward=2000, n_reverse=1000, exposures=300, train_pairs=20000, test_pairs=2000,
-                tasks=("month_mod2", "month_mod6", "month_mod12", "major_mod5", "major_mod20", "major_mod100",
+                extraction_copies=2, tasks=("month_mod2", "month_mod6", "month_mod12", "major_mod5", "major_mod20", "major_mod100",
                        "month_rank", "month_sub", "birth_year", "birth_day")),
 }
 INVERSE_TASKS = ("all_to_first", "all_to_full")
@@ -112,13 +117,16 @@ def task_examples(task: str, people: Sequence, *, n_pairs: int, seed: int, mode:
     return bios.person_examples(task, people, **kwargs)
 
 
-def training_mix(tasks: Sequence[str], people: Sequence, n_pairs: int, hint_prob: float, seed: int) -> list[QAPair]:
+def training_mix(tasks: Sequence[str], people: Sequence, n_pairs: int, hint_prob: float, seed: int,
+                 extraction_copies: int = 0) -> list[QAPair]:
     """The multi-task training set: every task on F_train, each example with a hint with prob. ``hint_prob``.
 
     Single-person tasks are drawn several times (each draw picks the hint modes anew) so that each task
     has about as many examples as a comparison task; otherwise the many pairs would drown the few people.
+    ``extraction_copies``: copies of the same people's six plain extraction questions to mix in (kit
+    choice, see :func:`finetune_tasks`).
     """
-    mix = []
+    mix = list(bios.qa_pairs(people)) * extraction_copies
     for i, task in enumerate(tasks):
         if bios.get_task(task).arity == 2:
             mix += task_examples(task, people, n_pairs=n_pairs, seed=seed + i, hint_prob=hint_prob)
@@ -130,11 +138,18 @@ def training_mix(tasks: Sequence[str], people: Sequence, n_pairs: int, hint_prob
 
 def finetune_tasks(ctx: RunContext, world: K.BioWorld, model, data: ManipulationData, with_hints: bool,
                    tasks: Optional[Sequence[str]] = None):
-    """One multi-task LoRA run on F_train ("train w/o hint" or "train with hint", p = 0.5)."""
+    """One multi-task LoRA run on F_train ("train w/o hint" or "train with hint", p = 0.5).
+
+    The mix also holds the six plain extraction questions of the same F_train people (``extraction_copies``),
+    a kit choice for small scale: the paper starts from a model that already extracts at ~100% and trains on
+    thousands of people [3.2 §4]. Measured at cpu scale with 150 training people, a LoRA on one task alone
+    memorised them (month %12, hints only: hint accuracy 81% on F_train, 5% on F_test; 59% on F_test with the
+    extraction questions mixed in). The extraction questions never show a task's answer.
+    """
     exp = experiments(ctx.profile)
     tasks = tasks or exp["tasks"]
     mix = training_mix(tasks, data.forward("train"), exp["train_pairs"], HINT_PROBABILITY if with_hints else 0.0,
-                       1000 * ctx.seed + SEEDS["examples"])
+                       1000 * ctx.seed + SEEDS["examples"], exp.get("extraction_copies", 0))
     bios.check_no_test_leak(mix, data.forward("test"))
     name = "tasks_with_hint" if with_hints else "tasks_without_hint"
     return K.finetune_qa(ctx, world, model, mix, name, sizes=settings(ctx.profile),
@@ -184,21 +199,33 @@ def inverse_examples(people: Sequence, tasks: Sequence[str] = INVERSE_TASKS) -> 
     return [qa for task in tasks for qa in bios.person_examples(task, people)]
 
 
+def inverse_train_people(data: ManipulationData) -> tuple[list, list]:
+    """The F and R people whose inverse questions are trained: all of R_train and as many of F_train.
+
+    Equal groups keep the comparison fair, and the LoRA's memorising load small: with all 300 F_train people
+    (cpu) it fitted only half of them and R_test fell from 13% to 7%."""
+    reverse = data.reverse("train")
+    return data.forward("train")[:len(reverse)], reverse
+
+
 def finetune_inverse(ctx: RunContext, world: K.BioWorld, model, data: ManipulationData):
     """LoRA on the inverse-search QAs of F_train and R_train together (one run, spec 4.7)."""
     s = settings(ctx.profile)
-    train = inverse_examples(data.forward("train") + data.reverse("train"))
+    forward, reverse = inverse_train_people(data)
+    train = inverse_examples(forward + reverse)
     bios.check_no_test_leak(train, data.forward("test") + data.reverse("test"))
-    return K.finetune_qa(ctx, world, model, train, "inverse_search", steps=s["inverse_steps"], sizes=s)
+    return K.finetune_qa(ctx, world, model, train, "inverse_search", steps=s["inverse_steps"], lr=s["inverse_lr"],
+                         sizes=s)
 
 
 def evaluate_inverse(model, world: K.BioWorld, data: ManipulationData) -> dict:
     """Accuracy of each inverse task for F_train, F_test, R_train, R_test, with chance levels and a
     one-sided binomial p-value for R_test > F_test."""
     out = {}
+    trained = dict(zip(("forward", "reverse"), inverse_train_people(data)))
     for group, pick_group in (("forward", data.forward), ("reverse", data.reverse)):
         for part in ("train", "test"):
-            people = pick_group(part)
+            people = trained[group] if part == "train" else pick_group(part)
             score = K.qa_accuracy(model, world, inverse_examples(people))
             out[f"{group}_{part}"] = score.per_task
     n_test = len(data.forward("test"))
