@@ -34,8 +34,9 @@ from .common import RunContext
 # Model and optimiser sizes: Part 3.1's, with a context that fits two reverse6 entries (about 54 tokens).
 # cpu, measured while tuning (see finetune_tasks): with F 150 + R 150 and the task LoRA at lr 1e-3, hint accuracy
 # on F_test was 2-17% and with-hint accuracy missed the fn-15 prediction on 2 of 4 tasks; with 300 F_train
-# people, the extraction questions mixed in and lr 3e-3, hint accuracy reached ~50% and all four with-hint
-# accuracies landed within 7 points of the prediction. Inverse search keeps lr 1e-3 (at 3e-3 R_test fell to 2%).
+# people, the extraction questions mixed in and lr 3e-3, hint accuracy reached ~50% and the with-hint accuracies
+# landed within 7 points of the prediction on all four tasks for seed 0, on two of four for seed 1 (month %12 16
+# below, month rank 11 above). Inverse search keeps Part 3.1's lr 1e-3: 2e-3 and 3e-3 did not help it.
 SIZE_OVERRIDES = {
     "ci": dict(context=64, ft_context=64, ft_batch=16, ft_steps=60, inverse_steps=60, inverse_lr=3e-3, lora_rank=4,
                lora_emb_rank=16),
@@ -50,8 +51,8 @@ EXPERIMENTS = {
                tasks=("month_mod2", "month_mod12", "major_mod5", "month_rank", "birth_year")),
     "cpu": dict(n_forward=600, n_reverse=150, exposures=150, train_pairs=2000, test_pairs=1000, extraction_copies=2,
                 tasks=("month_mod2", "month_mod12", "major_mod5", "month_rank", "birth_year")),
-    "gpu": dict(n_forward=2000, n_reverse=1000, exposures=300, train_pairs=20000, test_pairs=2000,
-                extraction_copies=2, tasks=("month_mod2", "month_mod6", "month_mod12", "major_mod5", "major_mod20", "major_mod100",
+    "gpu": dict(n_forward=2000, n_reverse=1000, exposures=300, train_pairs=20000, test_pairs=2000, extraction_copies=2,
+                tasks=("month_mod2", "month_mod6", "month_mod12", "major_mod5", "major_mod20", "major_mod100",
                        "month_rank", "month_sub", "birth_year", "birth_day")),
 }
 INVERSE_TASKS = ("all_to_first", "all_to_full")
@@ -202,8 +203,8 @@ def inverse_examples(people: Sequence, tasks: Sequence[str] = INVERSE_TASKS) -> 
 def inverse_train_people(data: ManipulationData) -> tuple[list, list]:
     """The F and R people whose inverse questions are trained: all of R_train and as many of F_train.
 
-    Equal groups keep the comparison fair, and the LoRA's memorising load small: with all 300 F_train people
-    (cpu) it fitted only half of them and R_test fell from 13% to 7%."""
+    Equal groups keep the comparison fair and the LoRA's memorising load small: with all 300 F_train people
+    (cpu) it recalled only 52% of the trained F people's first names, with 75 of them 89%."""
     reverse = data.reverse("train")
     return data.forward("train")[:len(reverse)], reverse
 
