@@ -73,30 +73,8 @@ def hf_model(shape):
     return model, None, lambda x, y: model(input_ids=x, labels=y).loss
 
 
-def time_training(make, shape, steps: int, warmup: int = 2) -> float:
-    """Tokens per second over ``steps`` full optimizer steps."""
-    torch.manual_seed(0)
-    model, _, loss_fn = make(shape)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randint(0, VOCAB, (shape["batch"], shape["context"]))
-    for i in range(warmup + steps):
-        if i == warmup:
-            start = time.perf_counter()
-        loss = loss_fn(x, x)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return shape["batch"] * shape["context"] * steps / (time.perf_counter() - start)
-
-
-KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
-
-
-def kernel_seconds(make, shape, steps: int = 5) -> float:
-    """Per-step time spent in matrix multiplies and fused attention (forward and backward), profiled."""
-    from torch.profiler import ProfilerActivity, profile
-
+def training_step(make, shape):
+    """A function doing one full optimizer step (forward, backward, AdamW) on fixed random tokens."""
     torch.manual_seed(0)
     model, _, loss_fn = make(shape)
     model.train()
@@ -108,6 +86,28 @@ def kernel_seconds(make, shape, steps: int = 5) -> float:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return step
+
+
+def time_training(make, shape, steps: int, warmup: int = 2) -> float:
+    """Tokens per second over ``steps`` full optimizer steps."""
+    step = training_step(make, shape)
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return shape["batch"] * shape["context"] * steps / (time.perf_counter() - start)
+
+
+KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def kernel_seconds(make, shape, steps: int = 5) -> float:
+    """Per-step time spent in matrix multiplies and fused attention (forward and backward), profiled."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = training_step(make, shape)
     step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
