@@ -161,3 +161,17 @@ def test_name_words_never_double_as_format_words():
         words |= format_words(pools, templates, ("he", "she", "they"), manipulation=True, paraphrase=True)
     names = set(pools.first_names) | set(pools.middle_names) | set(pools.last_names)
     assert not words & names
+
+
+def test_evaluation_prompt_starts_like_a_training_qa_line_does():
+    """Packed QA windows put <eos> before every question; an evaluation prompt must too."""
+    from plmkit.data import bios
+    from plmkit.data.packing import pack_windows
+    from plmkit.experiments import knowledge as K
+
+    world = K.make_world("ci")
+    qa = bios.qa_pairs(bios.sample_people(1, world.pools, seed=0))[0]
+    prompt = bios.encode_prompt(qa, world.tokenizer)
+    assert prompt[0] == world.eos and world.tokenizer.tokens(prompt[-2:].tolist()) == ["Answer", ":"]
+    tokens, _, _ = pack_windows([bios.encode_qa(qa, world.tokenizer)], context=40, sep_id=world.eos, truncate=False)
+    assert tokens[0][:len(prompt)].tolist() == prompt.tolist()

@@ -146,8 +146,14 @@ def encode_qas(qas: Iterable[QAPair], tokenizer: WordTokenizer) -> list[tuple[np
 
 
 def encode_prompt(qa: QAPair, tokenizer: WordTokenizer) -> np.ndarray:
-    """The evaluation prompt ids (question [+ mode token] + ``Answer:``), never the biography."""
-    return np.asarray(tokenizer.encode(qa.prompt), dtype=np.int64)
+    """The evaluation prompt ids: ``<eos>``, question [+ mode token], ``Answer:``; never the biography.
+
+    The leading ``<eos>`` is what precedes every QA line in training (packed windows start with it and
+    separate lines with it). Without it the model meets a question where it never saw one: measured on
+    a cpu-profile LoRA, first-token accuracy on its own *training* people fell from 100% to 31% for the
+    university question.
+    """
+    return np.asarray(tokenizer.encode(["<eos>"]) + tokenizer.encode(qa.prompt), dtype=np.int64)
 
 
 def encode_name_query(person: Person, tokenizer: WordTokenizer) -> np.ndarray:
