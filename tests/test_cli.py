@@ -85,3 +85,21 @@ def test_threads_are_set_on_purpose(monkeypatch):
     assert 1 <= best <= profiles.available_cores()
     assert set(profiles._measured["seconds"]) >= {1}
     torch.set_num_threads(1)
+
+
+def test_start_lab_sets_threads_prints_the_summary_and_returns_the_profile(monkeypatch, capsys):
+    import warnings
+
+    import torch
+
+    from plmkit import profiles
+
+    monkeypatch.setenv("PLMKIT_PROFILE", "ci")
+    monkeypatch.setenv("PLMKIT_THREADS", "1")
+    with warnings.catch_warnings():
+        assert profiles.start_lab() == "ci"
+        assert torch.get_num_threads() == 1
+        assert capsys.readouterr().out.strip() == profiles.describe()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.warn("noise from a library", UserWarning)
+        assert not seen

@@ -64,13 +64,54 @@ def test_evaluation_reports_both_modes_and_the_hint_prediction(world, data):
 def test_inverse_search_finetune_and_evaluation_run(world, data):
     ctx = RunContext(profile="ci", progress=False, threads=1)
     model, _ = M.pretrain(ctx, world, data, exposures=3)
-    tuned, history = M.finetune_inverse(ctx, world, model, data)
-    assert history.steps == M.settings("ci")["inverse_steps"]
+    tuned, histories = M.finetune_inverse(ctx, world, model, data)
+    assert set(tuned) == set(histories) == {"forward", "reverse"}
+    assert tuned["forward"] is not tuned["reverse"]
+    assert all(h.steps == M.settings("ci")["inverse_steps"] for h in histories.values())
     result = M.evaluate_inverse(tuned, world, data)
     for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
         assert set(result[group]) == set(M.INVERSE_TASKS)
     assert result["chance"]["all_to_first"] == pytest.approx(1 / len(world.pools.first_names))
     assert 0.0 <= result["p_value_reverse_above_forward"] <= 1.0 + 1e-9
+    probe = M.completion_probe(model, world, data)
+    assert set(probe) == {"forward_test", "reverse_test"} and all(0.0 <= v <= 1.0 for v in probe.values())
+
+
+def test_inverse_training_people_are_equal_groups_from_the_training_halves(data):
+    people = M.inverse_train_people(data)
+    assert len(people["forward"]) == len(people["reverse"]) == len(data.reverse("train"))
+    assert {p.pid for p in people["forward"]} <= {p.pid for p in data.forward("train")}
+
+
+def test_inverse_statement_ends_where_the_reversed_bios_name_the_person(world):
+    person = bios.sample_people(1, world.pools, seed=3)[0]
+    text = bios.inverse_statement(person)
+    assert text.startswith("The person studied ") and text.endswith(". The person 's name is")
+    for value in (person.major, person.university, person.birth_date, person.birth_city, person.company,
+                  person.company_city):
+        assert value in text
+    assert person.first not in text.split()
+    assert bios.inverse_statement(person, "bdate") == f"The person was born on {person.birth_date}. The person 's name is"
+    with pytest.raises(ValueError, match="valid: bdate"):
+        bios.inverse_statement(person, "name")
+
+
+def test_name_completion_probe_counts_first_name_hits(world, data):
+    class Oracle(torch.nn.Module):  # predicts a fixed token: the first name of one chosen person
+        def __init__(self, token):
+            super().__init__()
+            self.token, self.weight = token, torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            logits = torch.zeros(*x.shape, len(world.tokenizer))
+            logits[..., self.token] = 1.0
+            return type("Out", (), {"logits": logits})()
+
+    people = data.reverse("test")[:4]
+    target = world.tokenizer.encode(people[0].first)[0]
+    expected = sum(world.tokenizer.encode(p.first)[0] == target for p in people) / len(people)
+    assert M.name_completion_accuracy(Oracle(target), world, people) == pytest.approx(expected)
+    assert expected >= 0.25
 
 
 def test_binomial_tail():

@@ -44,18 +44,13 @@ if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preins
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "plmkit @ git+https://github.com/plmkit/plmkit"], check=True)
 
-import warnings
-
 import numpy as np
 import torch
 
 from plmkit import checks, profiles
 from plmkit.experiments import tour
 
-warnings.filterwarnings("ignore", category=UserWarning)
-profiles.set_threads()
-PROFILE = profiles.get_profile()
-print(profiles.describe())
+PROFILE = profiles.start_lab()
 
 # %% [markdown]
 # ### Profiles: one setting decides how big everything is

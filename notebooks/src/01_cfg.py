@@ -46,8 +46,6 @@ if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preins
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "plmkit @ git+https://github.com/plmkit/plmkit"], check=True)
 
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -58,11 +56,8 @@ from plmkit.experiments import cfg as part1
 from plmkit.experiments import cfg_analysis as inside
 from plmkit.experiments.common import RunContext
 
-warnings.filterwarnings("ignore", category=UserWarning)
-profiles.set_threads()
-PROFILE = profiles.get_profile()
+PROFILE = profiles.start_lab()
 SIZES = part1.settings(PROFILE)
-print(profiles.describe())
 
 # %% [markdown]
 # ### Profiles

@@ -41,8 +41,6 @@ if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preins
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "plmkit @ git+https://github.com/plmkit/plmkit"], check=True)
 
-import warnings
-
 import numpy as np
 import torch
 
@@ -51,10 +49,7 @@ from plmkit.data import bios
 from plmkit.experiments import knowledge as K
 from plmkit.experiments import manipulation as M
 
-warnings.filterwarnings("ignore", category=UserWarning)
-profiles.set_threads()
-PROFILE = profiles.get_profile()
-print(profiles.describe())
+PROFILE = profiles.start_lab()
 
 # %% [markdown]
 # ### Profiles: what each size can show
@@ -62,7 +57,7 @@ print(profiles.describe())
 # | profile | people | what this lab can show | what it cannot |
 # |---|---|---|---|
 # | `ci` | 40 + 40 | that the code runs (seconds); ignore its numbers | everything else |
-# | `cpu` | 600 forward + 150 reversed, 150 exposures | parity, luckiness mod 5 and month ranking near chance without hints; with hints close to what extraction predicts; hints in training not helping direct answers; inverse search at chance for the forward group and above it for the reversed group | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results |
+# | `cpu` | 600 forward + 150 reversed, 150 exposures | parity, luckiness mod 5 and month ranking near chance without hints; with hints close to what extraction predicts; hints in training not helping direct answers; inverse search at chance for the forward group and far above it for the reversed group | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results |
 # | `gpu` | 2,000 + 1,000, 300 exposures, 10 tasks | the same on more tasks and more training people | the paper's 100K-people scale |
 
 # %%
@@ -164,8 +159,8 @@ widgets.interact(show_person, group=widgets.ToggleButtons(options=["F (forward)"
 # Both mixes also contain the six plain extraction questions of the same F_train people (Lab 04's QA). This is a kit
 # choice for small scale: the paper starts from a model that already extracts at ~100% and trains on thousands of
 # people [3.2 §4]; with 150 training people, a LoRA trained on a task alone memorised those people instead of
-# learning to extract (month in numerics, hints only: hint accuracy 81% on training people, 5% on test people; 59%
-# on test people with the extraction questions mixed in). The extraction questions never show a task's answer.
+# learning to extract (in our trials its hints were right far more often for training people than for test people,
+# until the extraction questions were mixed in). The extraction questions never show a task's answer.
 #
 # Both are tested on F_test people in both modes.
 #
@@ -220,11 +215,11 @@ M.plot_tasks(task_results["without_hint"], task_results["with_hint"]);
 # and the birth year only *rephrase* or *retrieve* a stored fact; they are the controls that can work directly.
 #
 # **At this scale, honestly.** The `cpu` run trains one multi-task LoRA on 300 people, and it extracts far less well
-# than the paper's model (~100%): expect "hint acc" around 50% for single attributes and low for pairs (both months
-# must be right), so "with hint" rises above chance only as far as that allows, and month ranking barely at all.
-# With half as many training people (an earlier version of this lab), the LoRA memorised them: hint accuracy fell to
-# 20-30% and the with-hint answers drifted 10-30 points below the prediction. The paper's near-perfect with-hint
-# accuracies need its scale: the `gpu` profile or more.
+# than the paper's model (~100%): expect "hint acc" around 50-60% for single attributes and low for pairs (both
+# months must be right), so "with hint" rises above chance only as far as that allows, and month ranking barely at
+# all. With half as many training people (an earlier version of this lab), the LoRA memorised them and the with-hint
+# answers drifted below the prediction. The paper's near-perfect with-hint accuracies need its scale: the `gpu`
+# profile or more.
 #
 # Why? Knowledge is stored as "name -> October", not as "name -> even month". Turning it into a new fact needs a
 # computation *after* the retrieval, and a transformer answering in one step has to learn that computation
@@ -264,27 +259,45 @@ def reverse_bio(pairs: list, name: str) -> str:
 checks.reversed_bio(reverse_bio)
 
 # %% [markdown]
-# Our R group was pretrained on exactly such text (with the facts also shuffled). One LoRA fine-tuning on the
-# inverse questions of F_train and R_train people, then the test on F_test and R_test:
+# Our R group was pretrained on exactly such text (with the facts also shuffled). As the paper trains one model per
+# dataset, each group gets its own LoRA, from the same pretrained model, on the inverse questions of its training
+# people; then the test on the held-out people of each group:
 
 # %%
-inverse_model, _ = M.finetune_inverse(ctx, world, model, data)
-answer_models["inverse search"] = inverse_model
-inverse = M.evaluate_inverse(inverse_model, world, data)
+inverse_models, _ = M.finetune_inverse(ctx, world, model, data)
+answer_models["inverse search, F LoRA"] = inverse_models["forward"]
+answer_models["inverse search, R LoRA"] = inverse_models["reverse"]
+inverse = M.evaluate_inverse(inverse_models, world, data)
 for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
     print(f"{group:<14}" + "  ".join(f"{t}: {inverse[group][t]:6.1%}" for t in M.INVERSE_TASKS))
 print(f"chance: first name {inverse['chance']['all_to_first']:.1%}; one-sided binomial p-value of R_test > F_test "
       f"(first name): {inverse['p_value_reverse_above_forward']:.2g}")
+
+# %% [markdown]
+# **What it means.** Both groups' *training* people are answered: the fine-tuning data is simply memorised. On test
+# people the forward group stays at chance: the model holds the facts of F_test people, extractable in the forward
+# direction, and still cannot find a person from them [3.2 Res. 7]. The reversed group, whose pretraining text
+# predicted the name *from* the facts, answers many of its test people.
+#
+# Is the reversed group's remaining gap a storage problem or a fine-tuning problem? Ask the *pretrained* model,
+# with no fine-tuning at all, to continue the facts in its own pretraining words:
+# `The person studied ... at ..., was born on ... in ..., and worked for ... at ... . The person 's name is`.
+
+# %%
+print(bios.inverse_statement(data.reverse("test")[0]), "->", data.reverse("test")[0].first)
+inverse["completion_probe"] = M.completion_probe(model, world, data)
+for group, share in inverse["completion_probe"].items():
+    print(f"{group:<14}first name predicted next: {share:6.1%}")
 M.plot_inverse(inverse);
 
 # %% [markdown]
-# **What it means.** Both groups' *training* people are answered (the fine-tuning data is simply memorised). On test
-# people the forward group stays at chance: the model holds the facts of F_test people, extractable in the forward
-# direction, and still cannot find a person from them [3.2 Res. 7]. The reversed group, whose pretraining text
-# predicted the name *from* the facts, does better on its test people. At this small scale that effect is modest
-# (2 layers, 75 reversed fine-tuning people); the paper's reverse datasets show it clearly. The fix works because it
-# turns the question into forward retrieval, which is why the paper recommends putting the reversed statements
-# into pretraining (or using retrieval, or line numbers, as GPT-4 does for Bible verses) [3.2 Res. 9].
+# The link from facts to name *is* stored for the reversed group (far above chance, with no fine-tuning), and is not
+# there at all for the forward group: the forward failure is about storage, not about the question format. What the
+# fine-tuned R LoRA loses on the way (it learned the question format from 75 people and partly memorised them
+# instead) is a small-scale effect; the paper's reverse datasets, with far more people, show the contrast at full
+# strength. The fix works because it turns the question into forward retrieval, which is why the paper recommends
+# putting the reversed statements into pretraining (or using retrieval, or line numbers, as GPT-4 does for Bible
+# verses) [3.2 Res. 9].
 
 # %% [markdown]
 # ## 5. What each profile can and cannot show

@@ -14,8 +14,9 @@ Then LoRA fine-tuning on F_train people, tested on F_test people:
 * classification (month parity, month in numerics, major luckiness mod 5), comparison (month rank) and
   partial retrieval (birth year), once **without hints** and once **with hints** (p = 0.5, the hint
   writes the needed attribute first: a chain of thought) [3.2 Res. 3-5];
-* inverse search (attributes -> first / full name) on F and R together; F_test stays at chance, R_test
-  does not [3.2 Res. 7].
+* inverse search (attributes -> first / full name), one LoRA per group; F_test stays at chance, R_test
+  does not [3.2 Res. 7]. A completion probe on the pretrained model (no fine-tuning) shows why: the
+  facts -> name link is stored for R people only.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..data import bios
 from ..data.bios import QAPair
@@ -32,18 +34,20 @@ from . import knowledge as K
 from .common import RunContext
 
 # Model and optimiser sizes: Part 3.1's, with a context that fits two reverse6 entries (about 54 tokens).
-# cpu, measured while tuning (see finetune_tasks): with F 150 + R 150 and the task LoRA at lr 1e-3, hint accuracy
-# on F_test was 2-17% and with-hint accuracy missed the fn-15 prediction on 2 of 4 tasks; with 300 F_train
-# people, the extraction questions mixed in and lr 3e-3, hint accuracy reached ~50% and the with-hint accuracies
-# landed within 7 points of the prediction on all four tasks for seed 0, on two of four for seed 1 (month %12 16
-# below, month rank 11 above). Inverse search keeps Part 3.1's lr 1e-3: 2e-3 and 3e-3 did not help it.
+# cpu choices, from trials on saved pretrained models (see finetune_tasks and finetune_inverse): 300 F_train people,
+# the extraction questions mixed in and task lr 3e-3 stopped the task LoRA memorising its people (with 75 F_train
+# people and lr 1e-3 its hints were right far less often for F_test than for F_train); inverse search keeps Part
+# 3.1's lr 1e-3 (2e-3 and 3e-3 did not help) with the paper's embedding rank 128 for it (R_test 45% vs 41% at 64).
+# The task trials predate the evaluation prompts' leading <eos> (bios.encode_prompt), which raised every QA
+# accuracy; measured since, in the lab 05 build (seed 0): all four with-hint accuracies within 8 points of their
+# prediction, R_test 45%.
 SIZE_OVERRIDES = {
     "ci": dict(context=64, ft_context=64, ft_batch=16, ft_steps=60, inverse_steps=60, inverse_lr=3e-3, lora_rank=4,
-               lora_emb_rank=16),
+               lora_emb_rank=16, inverse_emb_rank=16),
     "cpu": dict(context=128, ft_context=96, ft_batch=16, ft_steps=800, ft_lr=3e-3, inverse_steps=1000, inverse_lr=1e-3,
-                lora_rank=16, lora_emb_rank=64),
+                lora_rank=16, lora_emb_rank=64, inverse_emb_rank=128),
     "gpu": dict(context=512, ft_context=128, ft_batch=48, ft_steps=5000, inverse_steps=5000, inverse_lr=1e-3,
-                lora_rank=16, lora_emb_rank=128),
+                lora_rank=16, lora_emb_rank=128, inverse_emb_rank=128),
 }
 
 EXPERIMENTS = {
@@ -143,9 +147,9 @@ def finetune_tasks(ctx: RunContext, world: K.BioWorld, model, data: Manipulation
 
     The mix also holds the six plain extraction questions of the same F_train people (``extraction_copies``),
     a kit choice for small scale: the paper starts from a model that already extracts at ~100% and trains on
-    thousands of people [3.2 §4]. Measured at cpu scale with 150 training people, a LoRA on one task alone
-    memorised them (month %12, hints only: hint accuracy 81% on F_train, 5% on F_test; 59% on F_test with the
-    extraction questions mixed in). The extraction questions never show a task's answer.
+    thousands of people [3.2 §4]. In trials at cpu scale with 75 training people, a LoRA on one task alone
+    memorised them (month %12, hints only: its hints were right far more often for F_train than for F_test)
+    until the extraction questions were mixed in. The extraction questions never show a task's answer.
     """
     exp = experiments(ctx.profile)
     tasks = tasks or exp["tasks"]
@@ -200,34 +204,49 @@ def inverse_examples(people: Sequence, tasks: Sequence[str] = INVERSE_TASKS) -> 
     return [qa for task in tasks for qa in bios.person_examples(task, people)]
 
 
-def inverse_train_people(data: ManipulationData) -> tuple[list, list]:
-    """The F and R people whose inverse questions are trained: all of R_train and as many of F_train.
+def inverse_train_people(data: ManipulationData) -> dict[str, list]:
+    """Per group, the people whose inverse questions are trained: all of R_train and as many of F_train.
 
-    Equal groups keep the comparison fair and the LoRA's memorising load small: with all 300 F_train people
-    (cpu) it recalled only 52% of the trained F people's first names, with 75 of them 89%."""
+    Equal groups keep the comparison fair: both groups' LoRAs learn the question format from as many people."""
     reverse = data.reverse("train")
-    return data.forward("train")[:len(reverse)], reverse
+    return {"forward": data.forward("train")[:len(reverse)], "reverse": reverse}
 
 
-def finetune_inverse(ctx: RunContext, world: K.BioWorld, model, data: ManipulationData):
-    """LoRA on the inverse-search QAs of F_train and R_train together (one run, spec 4.7)."""
-    s = settings(ctx.profile)
-    forward, reverse = inverse_train_people(data)
-    train = inverse_examples(forward + reverse)
-    bios.check_no_test_leak(train, data.forward("test") + data.reverse("test"))
-    return K.finetune_qa(ctx, world, model, train, "inverse_search", steps=s["inverse_steps"], lr=s["inverse_lr"],
-                         sizes=s)
+def inverse_settings(profile: str | None = None) -> dict:
+    """The inverse-search LoRA: the task LoRA's sizes with the paper's embedding rank for it [3.2 App. D]."""
+    s = settings(profile)
+    s["lora_emb_rank"] = s["inverse_emb_rank"]
+    return s
 
 
-def evaluate_inverse(model, world: K.BioWorld, data: ManipulationData) -> dict:
-    """Accuracy of each inverse task for F_train, F_test, R_train, R_test, with chance levels and a
-    one-sided binomial p-value for R_test > F_test."""
+def finetune_inverse(ctx: RunContext, world: K.BioWorld, model, data: ManipulationData) -> tuple[dict, dict]:
+    """One LoRA per group on its training people's inverse questions, from the same pretrained model.
+
+    Returns ({group: tuned model}, {group: history}). Separate runs, as the paper trains one model per
+    dataset [3.2 Fig. 6]. Measured at cpu (seed 0, same pretrained model): one LoRA on both groups together
+    reached only 7% on R_test, because the forward people's questions can only be fitted by memorising
+    their names, and the memorising it learned crowded out the reversed retrieval; a LoRA on R alone reached
+    41% (embedding rank 64) or 45% (128); one on F alone, 0% on F_test.
+    """
+    s = inverse_settings(ctx.profile)
+    models, histories = {}, {}
+    for group, people in inverse_train_people(data).items():
+        train = inverse_examples(people)
+        bios.check_no_test_leak(train, data.forward("test") + data.reverse("test"))
+        models[group], histories[group] = K.finetune_qa(ctx, world, model, train, f"inverse_search_{group}",
+                                                        steps=s["inverse_steps"], lr=s["inverse_lr"], sizes=s)
+    return models, histories
+
+
+def evaluate_inverse(models: dict, world: K.BioWorld, data: ManipulationData) -> dict:
+    """Accuracy of each inverse task for F_train, F_test (the forward LoRA), R_train, R_test (the reversed
+    one), with chance levels and a one-sided binomial p-value for R_test > F_test."""
     out = {}
-    trained = dict(zip(("forward", "reverse"), inverse_train_people(data)))
+    trained = inverse_train_people(data)
     for group, pick_group in (("forward", data.forward), ("reverse", data.reverse)):
         for part in ("train", "test"):
             people = trained[group] if part == "train" else pick_group(part)
-            score = K.qa_accuracy(model, world, inverse_examples(people))
+            score = K.qa_accuracy(models[group], world, inverse_examples(people))
             out[f"{group}_{part}"] = score.per_task
     n_test = len(data.forward("test"))
     out["chance"] = {"all_to_first": bios.majority_baseline("all_to_first", world.pools),
@@ -238,6 +257,30 @@ def evaluate_inverse(model, world: K.BioWorld, data: ManipulationData) -> dict:
     out["p_value_reverse_above_forward"] = binomial_tail(round(r_first * n_reverse), n_reverse,
                                                          max(f_first, out["chance"]["all_to_first"]))
     return out
+
+
+@torch.no_grad()
+def name_completion_accuracy(model, world: K.BioWorld, people: Sequence) -> float:
+    """Share of people whose first name the model predicts right after
+    ``The person studied ... . The person 's name is`` (:func:`bios.inverse_statement`), no fine-tuning.
+
+    Asks whether the facts -> name link is stored at all, in the pretraining text's own sentence shape.
+    Measured at cpu on the pretrained model: R_test 85%, F_test 1%.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    hits = 0
+    for person in people:
+        ids = [world.eos, *world.tokenizer.encode(bios.inverse_statement(person))]
+        logits = model(torch.as_tensor([ids], device=device)).logits[0, -1]
+        hits += int(logits.argmax().item() == world.tokenizer.encode(person.first)[0])
+    return hits / max(1, len(people))
+
+
+def completion_probe(model, world: K.BioWorld, data: ManipulationData) -> dict:
+    """:func:`name_completion_accuracy` of the pretrained model for F_test and R_test people."""
+    return {"forward_test": name_completion_accuracy(model, world, data.forward("test")),
+            "reverse_test": name_completion_accuracy(model, world, data.reverse("test"))}
 
 
 def binomial_tail(successes: int, trials: int, p: float) -> float:
@@ -316,11 +359,19 @@ def plot_inverse(result: dict, ref: Optional[dict] = None):
     fig, ax = plt.subplots(figsize=(9, 4))
     groups = ["forward_train", "forward_test", "reverse_train", "reverse_test"]
     x = np.arange(len(groups))
-    for i, task in enumerate(INVERSE_TASKS):
-        values = [100 * result[g][task] for g in groups]
-        bars = ax.bar(x + (i - 0.5) * 0.35, values, 0.35, label=f"ours: {task}", color=["#1f77b4", "#0b3d6b"][i])
+    series = [(f"ours, fine-tuned: {task}", [100 * result[g][task] for g in groups], color)
+              for task, color in zip(INVERSE_TASKS, ("#1f77b4", "#0b3d6b"))]
+    probe = result.get("completion_probe")
+    if probe:  # test people only: the pretrained model, no fine-tuning
+        series.append(("ours, pretrained only: \"... The person 's name is\" (first name)",
+                       [100 * probe[g] if g in probe else np.nan for g in groups], "#2ca02c"))
+    width = 0.8 / len(series)
+    for i, (label, values, color) in enumerate(series):
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label, color=color)
         for rect, v in zip(bars, values):
-            ax.annotate(f"{v:.1f}", (rect.get_x() + rect.get_width() / 2, v), ha="center", va="bottom", fontsize=7)
+            if not np.isnan(v):
+                ax.annotate(f"{v:.1f}", (rect.get_x() + rect.get_width() / 2, v), ha="center", va="bottom",
+                            fontsize=7)
     paper = ref["inverse_search"]
     ax.axhline(paper["forward_test_full_name"], color=PAPER_COLOR, ls="--",
                label=f"paper: forward datasets, P_test ({paper['forward_test_full_name']}%)")
@@ -329,9 +380,10 @@ def plot_inverse(result: dict, ref: Optional[dict] = None):
     ax.set_xticks(x)
     ax.set_xticklabels(["F (forward), train", "F (forward), test", "R (reversed), train", "R (reversed), test"])
     ax.set_ylabel("inverse-search accuracy (%)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 135)  # head room for the legend above the bars
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title(f"Inverse search: attributes -> name (p-value R_test > F_test: {result['p_value_reverse_above_forward']:.2g})")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
     add_citation(fig, f"Paper: {paper['citation']}")
     return fig
 
@@ -358,9 +410,10 @@ def reproduce(ctx: RunContext) -> dict:
         metrics[f"finetune_{key}"] = K._history_summary(ft_history)
     metrics["tasks"] = results
     ctx.save_figure(plot_tasks(results["without_hint"], results["with_hint"], ref), "classification_comparison")
-    inverse_model, inv_history = finetune_inverse(ctx, world, model, data)
-    metrics["inverse_search"] = evaluate_inverse(inverse_model, world, data)
-    metrics["finetune_inverse"] = K._history_summary(inv_history)
+    inverse_models, inv_histories = finetune_inverse(ctx, world, model, data)
+    metrics["inverse_search"] = evaluate_inverse(inverse_models, world, data)
+    metrics["inverse_search"]["completion_probe"] = completion_probe(model, world, data)
+    metrics["finetune_inverse"] = {g: K._history_summary(h) for g, h in inv_histories.items()}
     ctx.save_figure(plot_inverse(metrics["inverse_search"], ref), "inverse_search")
     metrics["targets"] = check_targets(metrics)
     return metrics
@@ -381,5 +434,9 @@ def check_targets(metrics: dict) -> dict:
                 abs(row["accuracy_hint"] - row["predicted_with_hint"]) <= 0.10
     inv = metrics["inverse_search"]
     out["forward_test_first_name_at_most_2pct"] = inv["forward_test"]["all_to_first"] <= 0.02
-    out["reverse_test_above_forward_test"] = inv["reverse_test"]["all_to_first"] > inv["forward_test"]["all_to_first"]
+    reverse, forward = inv["reverse_test"]["all_to_first"], inv["forward_test"]["all_to_first"]
+    out["reverse_test_above_forward_test"] = reverse > forward
+    # "far above": ten times the forward group (or chance, if higher), and a p-value that rules out luck
+    out["reverse_test_far_above_forward_test"] = (reverse >= 10 * max(forward, inv["chance"]["all_to_first"])
+                                                  and inv["p_value_reverse_above_forward"] < 1e-3)
     return out

@@ -186,6 +186,23 @@ def _inverse_task(name: str) -> Task:
     return Task(name, "inverse", 1, question, answer)
 
 
+def inverse_statement(person: Person, clue: str = "all") -> str:
+    """The clue of an inverse question as a statement in the reversed biographies' own words, ending where
+    the name comes: ``The person studied ... at ... . The person 's name is``.
+
+    A prompt, not a training example: it asks the *pretrained* model to continue a sentence shape it has
+    seen, so it tests whether the facts -> name link was stored at all, with no fine-tuning in between.
+    """
+    if clue not in _INVERSE:
+        raise ValueError(f"unknown clue {clue!r}; valid: {', '.join(_INVERSE)}")
+    clause = _INVERSE[clue]
+    clause = clause.removeprefix("who ") if clause.startswith("who ") else f"was {clause}"
+    facts = clause.format(
+        date=person.birth_date, city=person.birth_city, univ=person.university, major=person.major,
+        company=person.company, ccity=person.company_city)
+    return f"The person {facts}. The person 's name is"
+
+
 @lru_cache(maxsize=None)
 def get_task(name: str) -> Task:
     """Look up a task by name; unknown names raise ValueError listing the valid ones."""
