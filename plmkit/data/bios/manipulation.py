@@ -61,9 +61,7 @@ class Task:
 
     def ask(self, people: Sequence[Person]) -> str:
         if self.kind == "inverse":
-            p = people[0]
-            return self.question.format(date=p.birth_date, city=p.birth_city, univ=p.university, major=p.major,
-                                        company=p.company, ccity=p.company_city)
+            return self.question.format(**_inverse_fields(people[0]))
         names = {"a": people[0].full_name, "b": people[1].full_name if self.arity == 2 else None}
         return self.question.format(**names)
 
@@ -77,6 +75,12 @@ class Task:
             raise ValueError(f"task {self.name} needs mode 'direct' or 'hint', got {mode!r}")
         hint = self.hint(*people) if self.hint is not None else None
         return QAPair(self.name, tuple(p.pid for p in people), self.ask(people), self.answer(*people), hint, mode)
+
+
+def _inverse_fields(p: Person) -> dict:
+    """The values an inverse-search clue (``_INVERSE``) names."""
+    return dict(date=p.birth_date, city=p.birth_city, univ=p.university, major=p.major, company=p.company,
+                ccity=p.company_city)
 
 
 def _yes_no(flag: bool) -> str:
@@ -197,10 +201,7 @@ def inverse_statement(person: Person, clue: str = "all") -> str:
         raise ValueError(f"unknown clue {clue!r}; valid: {', '.join(_INVERSE)}")
     clause = _INVERSE[clue]
     clause = clause.removeprefix("who ") if clause.startswith("who ") else f"was {clause}"
-    facts = clause.format(
-        date=person.birth_date, city=person.birth_city, univ=person.university, major=person.major,
-        company=person.company, ccity=person.company_city)
-    return f"The person {facts}. The person 's name is"
+    return f"The person {clause.format(**_inverse_fields(person))}. The person 's name is"
 
 
 @lru_cache(maxsize=None)
