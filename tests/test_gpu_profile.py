@@ -1,7 +1,7 @@
 """The ``gpu`` profile of Parts 3.1 and 3.2, dry-run on CPU: no GPU is needed to catch a broken setting.
 
-Each test builds the profile's real data and model and takes one training step; the numbers the profile
-produces can only be measured on a GPU (``python -m plmkit reproduce knowledge --profile gpu``).
+The tests render every augmentation row and every task at the profile's sizes, and take one pretraining and
+one fine-tuning step with the profile's real model; the numbers the profile produces can only be measured on a GPU (``python -m plmkit reproduce knowledge --profile gpu``).
 """
 import pytest
 import torch
@@ -24,7 +24,7 @@ def ctx():
     return RunContext(profile=PROFILE, device="cpu", progress=False)
 
 
-def test_every_gpu_augmentation_row_renders_and_pretrains_one_step(world, ctx):
+def test_every_gpu_augmentation_row_renders_and_the_gpu_model_trains_a_step(world, ctx):
     exp = K.experiments(PROFILE)
     assert len(exp["augmentations"]) >= 5  # the issue's gpu target: the paper's rank order over five rows
     for augmentation in exp["augmentations"]:

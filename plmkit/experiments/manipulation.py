@@ -147,7 +147,7 @@ def finetune_tasks(ctx: RunContext, world: K.BioWorld, model, data: Manipulation
 
     The mix also holds the six plain extraction questions of the same F_train people (``extraction_copies``),
     a kit choice for small scale: the paper starts from a model that already extracts at ~100% and trains on
-    thousands of people [3.2 §4]. In trials at cpu scale with 75 training people, a LoRA on one task alone
+    thousands of people [3.2 §4]. In trials at cpu scale with 150 training people, a LoRA on one task alone
     memorised them (month %12, hints only: its hints were right far more often for F_train than for F_test)
     until the extraction questions were mixed in. The extraction questions never show a task's answer.
     """
