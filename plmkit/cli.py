@@ -4,6 +4,9 @@
     parts            list the parts
     cfg ...          Part 1 grammars: sample sentences, check membership
     bios ...         Part 3 biographies: generate people, biographies and QA pairs
+    igsm ...         Part 2 grade-school math: generate problems, check solutions
+    capacity ...     Part 3.3 bioD data and its entropy in bits
+    canon-tasks ...  Part 4.1 playground tasks: generate, check answers
     notebooks ...    build and check the lab notebooks; verify submitted notebooks
 """
 from __future__ import annotations
@@ -22,6 +25,9 @@ from .profiles import PROFILES
 TOOLS = {
     "cfg": ("plmkit.data.cfg.cli", "Part 1 grammars: sample sentences, check membership"),
     "bios": ("plmkit.data.bios.cli", "Part 3 biographies: generate people, biographies and QA pairs"),
+    "igsm": ("plmkit.data.igsm.cli", "Part 2 grade-school math (iGSM): generate problems, check solutions"),
+    "capacity": ("plmkit.data.capacity.cli", "Part 3.3 capacity data: generate bioD people, print a dataset's entropy in bits"),
+    "canon-tasks": ("plmkit.data.playground.cli", "Part 4.1 synthetic playground: generate Depo/Brevo/Mano/copy tasks, check answers"),
     "notebooks": ("plmkit.labs", "build the lab notebooks from their sources, check staleness, verify submissions"),
 }
 
