@@ -1,4 +1,4 @@
-"""Speed of the grammar tools against the targets of spec part1_cfg.md (run as a script, one core).
+"""Speed of the grammar tools against the kit's own targets, printed beside each number (run as a script, one core).
 
     python benchmarks/bench_cfg.py            # full run, about a minute
     python benchmarks/bench_cfg.py --quick    # smaller counts, a few seconds

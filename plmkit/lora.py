@@ -7,7 +7,8 @@ so the update starts at exactly zero and the model begins as the pretrained one 
   the kit's attention has one fused ``qkv`` projection, and the papers adapt only the query and value
   matrices, i.e. the first and last third of its outputs.
 * :class:`LoRAEmbedding` wraps the token embedding. It changes the input lookup only; with tied
-  embeddings the output projection keeps the frozen matrix (a kit decision, spec 3.1).
+  embeddings the output projection keeps the frozen matrix (kit choice; the papers give the embedding
+  layer a large LoRA rank [3.1 App. D]).
 * :func:`add_lora` returns a copy of a GPT with every weight frozen and the chosen modules wrapped.
   Its forward pass, loss and ``generate`` work unchanged, so :func:`plmkit.train.train` fine-tunes it
   like any model (only the LoRA factors have ``requires_grad``, so only they are optimised).
@@ -118,7 +119,7 @@ class LoRAConfig:
     update (0 = none); Part 3.1 finds a large embedding rank matters and a large q/v rank does not.
     ``extra``: more linear layers by name pattern (``fnmatch``, e.g. ``blocks.*.mlp.up``), full width.
     ``output_rows``: token ids whose output rows are trained (:class:`NewOutputRows`), for answer words
-    the pretraining never predicted; empty by default, so the output keeps the frozen matrix (spec 3.1).
+    the pretraining never predicted; empty by default, so the output keeps the frozen matrix (kit choice).
     """
 
     rank: int = 8

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -135,6 +136,41 @@ class Rotary(nn.Module):
         return torch.cat((rotated, x[..., self.rot_dim :]), dim=-1)
 
 
+class _CanonShiftSum(torch.autograd.Function):
+    """Canon over a whole sequence as 4 in-place shifted products, with the backward written out.
+
+    Autograd of the plain shifted sum keeps a padded copy and zero-fills a full-size gradient per
+    tap; the written-out backward (the same shifts run the other way, one product-sum per tap for
+    the weights) does the same arithmetic in about half the memory passes, which is what a CPU
+    step pays for. ``tests/test_model.py`` checks it against the depthwise conv.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, residual: bool):
+        taps = weight[:, 0, :]  # (dim, 4): tap 3 multiplies h_t, tap 3 - j multiplies h_{t-j}
+        T = x.shape[1]
+        out = x * (taps[:, 3] + 1.0 if residual else taps[:, 3])
+        for j in range(1, min(CANON_KERNEL, T)):
+            out[:, j:].addcmul_(x[:, : T - j], taps[:, 3 - j])
+        ctx.save_for_backward(x, weight)
+        ctx.residual = residual
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        taps, T = weight[:, 0, :], x.shape[1]
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:  # h_{t-j} reached out_t through tap 3 - j
+            grad_x = grad * (taps[:, 3] + 1.0 if ctx.residual else taps[:, 3])
+            for j in range(1, min(CANON_KERNEL, T)):
+                grad_x[:, : T - j].addcmul_(grad[:, j:], taps[:, 3 - j])
+        if ctx.needs_input_grad[1]:  # cst-Canon skips this: its weights are frozen
+            grad_w = torch.stack([(grad[:, j:] * x[:, : max(T - j, 0)]).sum((0, 1)) for j in (3, 2, 1, 0)], dim=-1)
+            grad_w = grad_w[:, None, :].to(weight.dtype)
+        return grad_x, grad_w, None
+
+
 class Canon(nn.Module):
     """Part 4.1's Canon layer: a causal depthwise convolution over the last 4 positions.
 
@@ -160,11 +196,12 @@ class Canon(nn.Module):
         Returns (output, the last 3 inputs) so generation can carry them to the next step.
         """
         B, T, dim = x.shape
-        if past is None:
-            past = x.new_zeros(B, CANON_KERNEL - 1, dim)
+        if past is None:  # a whole sequence (training, evaluation): the faster written-out form
+            last = F.pad(x[:, -(CANON_KERNEL - 1) :], (0, 0, max(0, CANON_KERNEL - 1 - T), 0))
+            return _CanonShiftSum.apply(x, self.weight, self.residual), last
         padded = torch.cat((past, x), dim=1)  # (B, T+3, dim)
         w = self.weight[:, 0, :]  # (dim, 4); tap 3 is the current token
-        # A sum of 4 shifted products: same result as the padded conv, and faster on CPU.
+        # A sum of 4 shifted products: the left-padded depthwise conv written out.
         out = sum(padded[:, k : k + T] * w[:, k] for k in range(CANON_KERNEL))
         if self.residual:
             out = out + x
@@ -442,6 +479,44 @@ class GPT(nn.Module):
                     break
         self.train(was_training)
         return out
+
+    @torch.no_grad()
+    def generate_grouped(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_new_tokens: int | Callable[[int], int],
+        temperature: float = 1.0,
+        stop_token: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        batch_size: int = 256,
+    ) -> list[list[int]]:
+        """:meth:`generate` for prompts of different lengths; returns the new tokens of each prompt.
+
+        The KV cache needs equally long prompts in a batch, so prompts are grouped by length (shortest
+        group first, which fixes the order in which a sampling ``generator`` is consumed) and each group
+        runs in batches. ``max_new_tokens`` may depend on the prompt length; it is always capped by the
+        context. Rows keep the padding that follows ``stop_token`` (callers cut at the stop).
+        """
+        by_length: dict[int, list[int]] = {}
+        for i, p in enumerate(prompts):
+            by_length.setdefault(len(p), []).append(i)
+        out: list = [None] * len(prompts)
+        for length, rows in sorted(by_length.items()):
+            budget = max_new_tokens(length) if callable(max_new_tokens) else max_new_tokens
+            budget = min(budget, self.config.context - length)
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start:start + batch_size]
+                prompt = torch.as_tensor(np.stack([np.asarray(prompts[i], dtype=np.int64) for i in chunk]),
+                                         device=self.device)
+                generated = self.generate(prompt, budget, temperature=temperature, stop_token=stop_token,
+                                          generator=generator)[:, length:]
+                for i, ids in zip(chunk, generated.tolist()):
+                    out[i] = ids
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        return self.tok_emb.weight.device
 
     # --- parameter counts ----------------------------------------------------------------------------
     def param_counts(self, used_token_ids=None) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Probes: what do the hidden states know?
 
-Two tools, used across the labs:
+Three tools, used across the labs:
 
 * :func:`probe_layers`: a linear probe (multinomial logistic regression) on frozen hidden states,
   layer by layer, next to the same probe on a random-initialised copy of the model. The control
@@ -9,6 +9,7 @@ Two tools, used across the labs:
   stays frozen; a rank-r update of the embedding layer is trained together with a linear head
   read at chosen positions. Rank 0 is a plain linear probe; V-, P- and Q-probing differ only in
   the inputs, positions and targets they are given.
+* :func:`train_linear_head`: a linear head on features computed once (Part 3.1's P-probes).
 """
 from __future__ import annotations
 
@@ -113,6 +114,30 @@ def fit_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
         weight=(weight / std[:, None]).detach(),
         bias=(bias - (mean / std) @ weight).detach(),
     )
+
+
+def train_linear_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, steps: int, batch_size: int, seed: int,
+                      init: Optional[torch.Tensor] = None, lr: float = 1e-3, weight_decay: float = 0.3) -> nn.Linear:
+    """A linear head on cached features, trained on random mini-batches: AdamW with weight decay 0.3 and a
+    learning rate decaying linearly to 0, as the P-probes of [3.1 App. E]. ``init``: start the weights
+    there (bias 0), e.g. from the model's own output embedding of the classes."""
+    torch.manual_seed(seed)
+    head = nn.Linear(x.shape[1], n_classes)
+    if init is not None:
+        with torch.no_grad():
+            head.weight.copy_(init)
+            head.bias.zero_()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 - s / steps)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=generator)
+        loss = F.cross_entropy(head(x[idx]), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return head.eval()
 
 
 def random_init_copy(model, seed: int = 0):

@@ -1,5 +1,7 @@
 """Run profiles, device choice and CPU threads.
 
+(torch is imported inside the functions that need it, so the command line starts fast for data tools.)
+
 One setting, ``PLMKIT_PROFILE``, picks the size of every experiment:
 
 * ``ci``  : seconds per experiment; checks the mechanics, shows no phenomenon;
@@ -11,10 +13,7 @@ Experiments keep a small table ``{"ci": ..., "cpu": ..., "gpu": ...}`` and call 
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Mapping, Optional, TypeVar
-
-import torch
 
 PROFILES = ("ci", "cpu", "gpu")
 DEVICES = ("cuda", "mps", "cpu")
@@ -25,6 +24,8 @@ def get_profile(name: Optional[str] = None) -> str:
     """The active profile: ``name`` if given, else ``$PLMKIT_PROFILE``, else gpu/cpu by hardware."""
     chosen = name if name is not None else os.environ.get("PLMKIT_PROFILE")
     if chosen is None or chosen == "":
+        import torch
+
         return "gpu" if torch.cuda.is_available() else "cpu"
     chosen = chosen.strip().lower()
     if chosen not in PROFILES:
@@ -43,6 +44,8 @@ def pick(table: Mapping[str, T], profile: Optional[str] = None) -> T:
 
 def pick_device(preferred: Optional[str] = None) -> torch.device:
     """cuda > mps > cpu, unless ``preferred`` or ``$PLMKIT_DEVICE`` names one."""
+    import torch
+
     chosen = preferred or os.environ.get("PLMKIT_DEVICE") or "auto"
     chosen = str(chosen).lower()
     if chosen == "auto":
@@ -73,6 +76,8 @@ def _probe_seconds(threads: int) -> float:
     """Best time of a small forward/backward workload with ``threads`` threads."""
     import time
 
+    import torch
+
     torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(4096, 64, generator=generator, requires_grad=True)
@@ -98,6 +103,8 @@ def measure_best_threads(max_age_s: float = 120.0) -> int:
     """
     import time
 
+    import torch
+
     cores = available_cores()
     if cores == 1:
         return 1
@@ -120,6 +127,8 @@ def set_threads(threads: Optional[int] = None) -> int:
     Default: ``$PLMKIT_THREADS`` if set, else the count :func:`measure_best_threads` finds fastest
     right now. See benchmarks/bench_threads.py for why this matters on small machines.
     """
+    import torch
+
     if threads is None:
         env = os.environ.get("PLMKIT_THREADS")
         threads = int(env) if env else measure_best_threads()
@@ -131,19 +140,8 @@ def set_threads(threads: Optional[int] = None) -> int:
 
 def describe(profile: Optional[str] = None, device: Optional[str] = None) -> str:
     """One line for notebooks and logs: profile, device and threads."""
+    import torch
+
     dev = pick_device(device)
     threads = f", {torch.get_num_threads()} CPU threads" if dev.type == "cpu" else ""
     return f"plmkit profile: {get_profile(profile)} | device: {dev}{threads}"
-
-
-def start_lab(threads: Optional[int] = None) -> str:
-    """What every lab runs after its imports; returns the profile name.
-
-    Hides library ``UserWarning``s a student cannot act on, sets torch's CPU threads on purpose
-    (:func:`set_threads`) and prints the one-line summary of profile, device and threads, so a graded
-    notebook shows what it ran on.
-    """
-    warnings.filterwarnings("ignore", category=UserWarning)
-    set_threads(threads)
-    print(describe())
-    return get_profile()

@@ -48,7 +48,7 @@ def test_new_york_baseline_is_36_of_263(full):
     assert sum(c == "New York, NY" for c in full.company_cities) == 36
     city, share = P.company_city_baseline(full)
     assert city == "New York, NY" and share == pytest.approx(36 / 263)
-    # Every prefix of 20+ companies keeps roughly the 13.7% share (spec 2.1).
+    # Every prefix of 20+ companies keeps roughly the 13.7% New York share [3.1 App. A.1].
     for k in range(20, 264):
         ny = sum(c == "New York, NY" for c in full.company_cities[:k])
         assert 0.10 <= ny / k <= 0.18, k

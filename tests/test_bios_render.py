@@ -74,7 +74,7 @@ def test_fill_placeholders_agreement():
     assert fill_placeholders("{S} took {poss} first breath.", "he", "Ada Bo Cy") == "Ada Bo Cy took his first breath."
 
 
-# --- augmentation specs ---------------------------------------------------------------------------
+# --- augmentation strings -------------------------------------------------------------------------
 @pytest.mark.parametrize("spec,name", [
     ("single", "single"), ("multi5,permute", "multi5+permute"), ("permute+multi5", "multi5+permute"),
     ("multi5+permute+fullname", "multi5+permute+fullname"), ("single+permute5", "single+permute5"),

@@ -1,4 +1,4 @@
-"""Spec 4.8 items 4-6: the exact next-token DP, the entropy floor and the KL of spec 4.5."""
+"""The exact next-token DP (rows sum to 1, chain rule, brute force), the entropy floor and the smoothed KL."""
 from fractions import Fraction
 from functools import lru_cache
 
@@ -23,7 +23,7 @@ from plmkit.data.cfg import (
 
 
 def fraction_rows(g, x):
-    """Spec 4.3 done literally in exact rational arithmetic, position by position (a slow reference)."""
+    """The inside/prefix DP done literally in exact rational arithmetic, position by position (a slow reference)."""
     root, n, T = g.root, len(x), g.num_terminals
 
     @lru_cache(maxsize=None)
@@ -174,7 +174,7 @@ def test_kl_of_a_distribution_with_itself_is_zero():
     assert np.all(kl >= -1e-15) and kl.mean() > 0.1
 
 
-def test_kl_follows_the_spec_formula():
+def test_kl_follows_the_smoothed_formula():
     p = np.array([[0.0, 1.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0]])
     q = np.array([[0.1, 0.7, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
     eps = 1e-5

@@ -1,4 +1,5 @@
-"""Part 1 experiments (plmkit.experiments.cfg, cfg_analysis, cfg_pretrain) and the lab 01 checkers."""
+"""Part 1 experiments: plmkit.experiments.cfg (the lab's API) and its pretraining part."""
+import dataclasses
 import json
 
 import numpy as np
@@ -6,13 +7,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from plmkit import checks
 from plmkit.data import cfg
 from plmkit.experiments import cfg as part1
-from plmkit.experiments import cfg_analysis as inside
+from plmkit.experiments import shipped, targets
+from plmkit.experiments.cfg import pretrain
 from plmkit.experiments.common import RunContext
 from plmkit.model import GPTOutput
-from plmkit.train import load_model
 
 torch.set_num_threads(1)
 G2, G3 = cfg.Grammar.load("cfg3f-d2"), cfg.Grammar.load("cfg3f-d3")
@@ -25,6 +25,10 @@ class OracleModel(nn.Module):
         super().__init__()
         self.g = g
         self.dummy = nn.Parameter(torch.zeros(1))
+
+    @property
+    def device(self):
+        return self.dummy.device
 
     def forward(self, idx):
         logits = torch.full((*idx.shape, self.g.vocab_size), -30.0, dtype=torch.float64)
@@ -93,12 +97,12 @@ def test_robustness_reports_both_temperatures_for_each_model():
 
 # ----------------------------------------------------------------------------------------------
 def test_probes_read_labels_that_are_linearly_present_and_not_from_noise():
-    data = inside.probe_data(G3, 120, seed=4)
+    data = part1.probe_data(G3, 120, seed=4)
     levels = data.levels
     onehots = [np.eye(3)[data.cls(lv)] for lv in levels] + [data.end(lv)[:, None] for lv in levels]
     exact = torch.tensor(np.concatenate(onehots, axis=1), dtype=torch.float32)
-    good = inside.probe_scores(exact + 0.01 * torch.randn_like(exact), data, 80, G3)
-    noise = inside.probe_scores(torch.randn(len(exact), 8), data, 80, G3)
+    good = part1.probe_scores(exact + 0.01 * torch.randn_like(exact), data, 80, G3)
+    noise = part1.probe_scores(torch.randn(len(exact), 8), data, 80, G3)
     for lv in levels:
         assert good[lv]["ancestor"] > 0.98 and good[lv]["boundary"] > 0.97
         assert good[lv]["ancestor_at_end"] > 0.97
@@ -106,8 +110,8 @@ def test_probes_read_labels_that_are_linearly_present_and_not_from_noise():
 
 
 def test_local_features_code_the_last_tokens_and_the_position():
-    data = inside.probe_data(G3, 3, seed=5)
-    feats = inside.local_features(G3, data, window=2)
+    data = part1.probe_data(G3, 3, seed=5)
+    feats = part1.local_features(G3, data, window=2)
     vocab = G3.vocab_size
     first = data.sentences[0]
     assert feats[0, first[0]] == 1 and feats[0, vocab + G3.bos_id] == 1  # token 0, then <bos> before it
@@ -115,20 +119,16 @@ def test_local_features_code_the_last_tokens_and_the_position():
     assert feats[0, 2 * vocab + 1] == 1  # position 1
 
 
-def test_excess_attention_removes_distance_and_matches_the_exercise_reference():
+def test_excess_attention_leaves_keys_after_the_query_at_zero():
     A = torch.rand(2, 3, 6, 6).tril()
-    E, baseline = inside.excess_attention(A.numpy(), [5, 5])
+    E, baseline = part1.excess_attention(A.numpy(), [5, 5])
     assert np.allclose(E[0, 1, 1:, 1:][np.triu_indices(5, 1)], 0)
-    # with <bos> excluded, token rows/cols 1..5 of each head match the single-matrix reference averaged over sentences
-    one = torch.rand(1, 1, 6, 6).tril()
-    E1, _ = inside.excess_attention(one.numpy(), [5])
-    reference = checks.cfg._reference_excess(one[0, 0, 1:, 1:])
-    assert np.allclose(E1[0, 0, 1:, 1:], reference.numpy(), atol=1e-6)
+    assert baseline.shape == (3, 6)
 
 
 def test_boundary_statistics_detect_attention_to_boundaries_and_ignore_pure_distance():
     sentences, labels = cfg.sample(G3, 40, 6, labels=True)
-    levels = inside.probe_levels(G3)
+    levels = part1.probe_levels(G3)
     T = max(len(s) for s in sentences) + 1
     lowest = levels[-1]
     distance_only = np.zeros((40, 1, 1, T, T))
@@ -141,29 +141,30 @@ def test_boundary_statistics_detect_attention_to_boundaries_and_ignore_pure_dist
             distance_only[s, 0, 0, i, : i + 1] = 0.5 ** np.arange(i + 1, 0, -1)  # a function of i - j only
             v = 1 + 4 * ends[: i + 1]
             boundary_seeking[s, 0, 0, i, : i + 1] = v / v.sum()
-    flat = inside.boundary_statistics(distance_only, labels, levels)
-    seeking = inside.boundary_statistics(boundary_seeking, labels, levels)
+    flat = part1.boundary_statistics(distance_only, labels, levels)
+    seeking = part1.boundary_statistics(boundary_seeking, labels, levels)
     assert np.nanmax(np.abs(flat.contrast)) < 1e-6
     assert (seeking.contrast[0, 0, :, -1] > 0.01).all()  # every query level prefers keys that end the lowest level
-    intervals = inside.bootstrap(seeking, resamples=20)
+    intervals = part1.bootstrap(seeking, resamples=20)
     assert (intervals["contrast"][0, 0, :, -1] > 0).all()
 
 
 # ----------------------------------------------------------------------------------------------
-def test_exported_checkpoints_are_fp16_and_reload_as_the_same_model(tmp_path):
+def test_exported_checkpoints_are_fp16_and_reload_as_the_rounded_model(tmp_path):
     model = tiny_model(G3)
-    part1.export_checkpoint(model, tmp_path / "x", {"name": "x"})
-    state = torch.load(tmp_path / "x" / "model.pt", weights_only=False)
+    pretrain.export(model, "d3/tiny/x", {"name": "x"}, tmp_path, made_by="test")
+    state = torch.load(tmp_path / "cfg" / "d3" / "tiny" / "x.pt", weights_only=False)
     assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
-    reloaded = load_model(tmp_path / "x" / "model.pt").float()
+    reloaded, sidecar = shipped.load("cfg", "d3/tiny/x", folder=tmp_path)
+    assert sidecar == {"name": "x"} and shipped.read_manifest("cfg", tmp_path)["made_by"] == "test"
     inputs = torch.tensor([[G3.bos_id, 1, 2, 3]])
-    expected = part1.fp16_roundtrip(model)(inputs).logits
+    expected = pretrain.fp16_roundtrip(model)(inputs).logits
     assert torch.allclose(reloaded(inputs).logits, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("arm", ["rope", "rope-noisy"])
 def test_shipped_checkpoints_load_and_carry_an_honest_sidecar(arm):
-    model, card = part1.load_shipped(f"cfg3f-d4/small/{arm}")
+    model, card = part1.load_shipped(RunContext(profile="ci"), arm)
     assert model.config.n_layer == 4 and model.config.d_model == 128 and model.config.pos == "rope"
     for key in ("label", "how", "grammar", "model_config", "data", "train", "eval", "environment"):
         assert key in card
@@ -174,32 +175,50 @@ def test_shipped_checkpoints_load_and_carry_an_honest_sidecar(arm):
 
 def test_unknown_shipped_checkpoint_lists_the_available_ones():
     with pytest.raises(ValueError, match="cfg3f-d4/small/rope"):
-        part1.load_shipped("cfg3f-d9/huge/rope")
+        shipped.load("cfg", "cfg3f-d9/huge/rope")
 
 
-def test_cfg_pretrain_ci_writes_checkpoint_and_sidecar_and_resumes(tmp_path):
+def test_cfg_pretrain_ci_exports_into_the_run_folder_and_resumes(tmp_path):
     from plmkit.cli import main
 
     out = tmp_path / "run"
     args = ["reproduce", "cfg-pretrain", "--profile", "ci", "--out", str(out), "--no-progress", "--threads", "1"]
     assert main(args) == 0
-    folder = out / "export" / "cfg3f-d3" / "tiny" / "rope-noisy"
-    card = json.loads((folder / "model.json").read_text())
+    export = out / "export"
+    card = json.loads((export / "cfg" / "cfg3f-d3" / "tiny" / "rope-noisy.json").read_text())
     assert card["train"]["steps"] == 12 and card["data"]["corrupt"] == {"p": 0.3, "gamma": 0.15, "kind": "flip"}
-    assert (out / "manifest.json").exists() and (folder / "model.pt").exists()
+    model, _ = shipped.load("cfg", "cfg3f-d3/tiny/rope-noisy", folder=export)  # checksums in the export's manifest
+    assert model.config.n_layer == 2 and (out / "manifest.json").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [t["name"] for t in metrics["targets"]] == ["cfg-pretrain targets"]
     assert main(args[:-2] + ["--resume", "--threads", "1"]) == 0  # a finished run resumes without training again
-    again = json.loads((folder / "model.json").read_text())
+    again = json.loads((export / "cfg" / "cfg3f-d3" / "tiny" / "rope-noisy.json").read_text())
     assert again["train"]["tokens"] == card["train"]["tokens"]
 
 
 def test_pretrain_arms_can_be_restricted_by_environment(monkeypatch):
-    from plmkit.experiments import cfg_pretrain
-
+    ctx = RunContext(profile="ci")
     monkeypatch.setenv("PLMKIT_CFG_ARMS", "rope")
-    assert cfg_pretrain.settings("ci")["arms"] == ("rope",)
+    assert pretrain.settings(ctx).arms == ("rope",)
     monkeypatch.setenv("PLMKIT_CFG_ARMS", "rope,bogus")
     with pytest.raises(ValueError, match="bogus"):
-        cfg_pretrain.settings("ci")
+        pretrain.settings(ctx)
+
+
+def test_pretrain_targets_judge_each_arm_outside_ci():
+    card = {"train": {"final_loss_mean_last_100_steps": 0.78, "tokens": 22_528_000}, "eval": {"cut0": {"accuracy": 0.17}}}
+    metrics = {"references": {"best_ngram": 0.858}, "arms": {"rope": card}}
+    rows = pretrain.check_targets(metrics, "cpu")
+    assert [t.met for t in rows] == [True, False]
+    assert pretrain.check_targets(metrics, "ci")[0].met is None
+
+
+def test_settings_are_frozen_and_come_from_the_context():
+    s = part1.settings(RunContext(profile="cpu"))
+    assert s is part1.SETTINGS["cpu"] and s.model == "mini" and s.probe == (500, 200)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.steps = 1
+    assert "steps=1500" in s.describe()
 
 
 def test_reference_numbers_carry_citations():
@@ -209,81 +228,47 @@ def test_reference_numbers_carry_citations():
     assert all("citation" in v for k, v in ref.items() if isinstance(v, dict) and k not in ("papers", "claims"))
 
 
-def test_context_for_the_run_without_a_folder_saves_nothing():
-    ctx = RunContext(profile="ci")
-    assert ctx.checkpoint_dir("x") is None
+def test_training_uses_the_part_4_1_recipe_from_the_context(monkeypatch):
+    ctx = RunContext(profile="ci", seed=3, progress=False)
+    seen = {}
+    monkeypatch.setattr(part1.training, "train", lambda model, stream, config, callbacks=(): seen.update(
+        config=config, stream=stream))
+    part1.train_model(ctx, G3, tiny_model(G3), 7, 2e-3, 4, "x")
+    c = seen["config"]
+    assert (c.steps, c.lr, c.seed, c.schedule, c.warmup_steps, c.weight_decay, c.betas, c.eps, c.grad_clip) == \
+        (7, 2e-3, 3, "linear", 0, 0.1, (0.9, 0.98), 1e-6, 1.0)
+    assert c.checkpoint_dir is None and c.checkpoint_every == 0 and c.desc == "x"
+    assert seen["stream"].seed == part1.training.TRAIN_SEED + 3
 
 
-# ----------------------------------------------------------------------------------------------
-# Checkers: they must catch the typical mistakes
-# ----------------------------------------------------------------------------------------------
-def _plmkit_sampler(rules, root, rng):
-    options = rules[root]
-    rule = options[rng.integers(len(options))]
-    return [t for child in rule for t in (_plmkit_sampler(rules, child, rng) if child in rules else [child])]
+def test_padded_inputs_put_every_sentence_at_position_one():
+    rows = part1.padded_inputs(G3, [np.array([1, 2]), np.array([3, 1, 2])])
+    assert rows.tolist() == [[G3.bos_id, 1, 2, 0], [G3.bos_id, 3, 1, 2]]
 
 
-def test_sampler_checker_tolerance_is_calibrated():
-    from collections import Counter
-
-    support = cfg.enumerate_sentences(G2)
-    rules = {a: list(r) for a, r in G2.rules.items()}
-    rng = np.random.default_rng(11)
-    counts = Counter(tuple(_plmkit_sampler(rules, G2.root, rng)) for _ in range(checks.cfg.SAMPLER_DRAWS))
-    tv = 0.5 * sum(abs(counts.get(s, 0) / checks.cfg.SAMPLER_DRAWS - float(p)) for s, (p, _) in support.items())
-    assert tv < 0.08 < checks.cfg.SAMPLER_MAX_TV
-
-
-def test_sampler_checker_catches_biased_and_invalid_samplers():
-    def first_rule(rules, root, rng):
-        rule = rules[root][0 if rng.random() < 0.7 else rng.integers(len(rules[root]))]
-        return [t for c in rule for t in (first_rule(rules, c, rng) if c in rules else [c])]
-
-    with pytest.raises(AssertionError, match="frequencies"):
-        checks.cfg_sampler(first_rule)
-    with pytest.raises(AssertionError, match="cannot derive"):
-        checks.cfg_sampler(lambda rules, root, rng: _plmkit_sampler(rules, root, rng)[::-1] + [1])
+def test_complete_groups_prompts_by_length_and_cuts_at_the_stop():
+    model = tiny_model(G3)
+    prompts = [np.array([G3.bos_id, 1, 2]), np.array([G3.bos_id]), np.array([G3.bos_id, 3, 1, 1])]
+    out = part1.complete(model, G3, prompts, seed=5)
+    again = part1.complete(model, G3, prompts, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(out, again))
+    for row in out:
+        stops = np.flatnonzero(row == G3.bos_id)
+        assert len(stops) == 0 or stops[0] == len(row) - 1
+    # the same generator draws as one hand-made loop over the lengths in increasing order
+    generator = torch.Generator().manual_seed(5)
+    first = model.generate(torch.tensor([[G3.bos_id]]), int(G3.maxlen[G3.root]) + 1, stop_token=G3.bos_id,
+                           generator=generator)[0, 1:].numpy()
+    stops = np.flatnonzero(first == G3.bos_id)
+    assert np.array_equal(out[1], first[: stops[0] + 1] if len(stops) else first)
 
 
-def test_membership_checker_catches_partial_parsers():
-    def length_only(rules, root, x):
-        return 8 <= len(x) <= 27
-
-    with pytest.raises(AssertionError, match="cannot derive"):
-        checks.cfg_membership(length_only)
-    with pytest.raises(AssertionError, match="rejects"):
-        checks.cfg_membership(lambda rules, root, x: cfg.accepts(G3, x) and len(x) % 2 == 0)
-
-
-def test_boundary_probe_checker_catches_plain_accuracy():
-    def plain_accuracy(train_x, train_y, test_x, test_y):
-        return float((test_y == 0).float().mean())  # "always no" scores 90%
-
-    with pytest.raises(AssertionError, match="balanced"):
-        checks.boundary_probe(plain_accuracy)
-
-
-def test_excess_attention_checker_catches_the_wrong_mean_and_upper_entries():
-    def over_all_rows(A):
-        T = A.shape[0]
-        out = torch.zeros_like(A)
-        for d in range(T):
-            rows = torch.arange(d, T)
-            out[rows, rows - d] = A[rows, rows - d] - A[rows, rows - d].sum() / T
-        return out
-
-    with pytest.raises(AssertionError, match="T - d queries"):
-        checks.excess_attention(over_all_rows)
-    with pytest.raises(AssertionError, match="j > i"):
-        checks.excess_attention(lambda A: A - A.mean())
-
-
-def test_reproduce_runs_every_experiment_and_saves_every_figure(tmp_path, monkeypatch):
+def test_reproduce_runs_every_experiment_saves_every_figure_and_checks_targets(tmp_path, monkeypatch):
     from plmkit.results import RunDir
 
-    small = dict(part1.SIZES["ci"], steps=4, cut0=4, cutk=4, kl=3, diversity=6, floor=8, ngram_sentences=300,
-                 probe=(12, 6), attention=6, pos_steps=2, robust=3)
-    monkeypatch.setitem(part1.SIZES, "ci", small)
+    small = dataclasses.replace(part1.SETTINGS["ci"], steps=4, cut0=4, cutk=4, kl=3, diversity=6, floor=8,
+                                ngram_sentences=300, probe=(12, 6), attention=6, pos_steps=2, robust=3)
+    monkeypatch.setitem(part1.SETTINGS, "ci", small)
     figures = set()
     monkeypatch.setattr(RunDir, "save_figure", lambda self, fig, name: figures.add(name))  # drawing, not PNG encoding
     ctx = RunContext(profile="ci", run_dir=RunDir(tmp_path / "run"), progress=False)
@@ -292,4 +277,8 @@ def test_reproduce_runs_every_experiment_and_saves_every_figure(tmp_path, monkey
     assert figures == {"loss", "accuracy", "kl", "kl_by_position", "probes", "attention", "positions", "robustness"}
     assert set(metrics["positions"]) == {"rope", "nope"}
     assert metrics["shipped"]["probes"]["levels"] == [3, 4, 5]
-    assert set(metrics["robustness"]["models"]) == {"clean pretraining", "noisy pretraining (p=0.3)"}
+    assert set(metrics["robustness"]["models"]) == {part1.CLEAN, part1.NOISY}
+    assert [t["met"] for t in metrics["targets"]] == [None]  # ci only shows that the code runs
+    judged = part1.check_targets(json.loads(json.dumps(metrics)), "cpu")  # the same rows from metrics.json
+    assert len(judged) >= 12 and all(t.measured is not None for t in judged)
+    print(targets.format_table(judged))

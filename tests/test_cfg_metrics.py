@@ -1,4 +1,4 @@
-"""Generation scoring (spec 4.6) and diversity statistics (spec 4.7)."""
+"""Generation scoring (whole sentences, no partial credit) and diversity statistics."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""The n-gram ladder (spec 4.4) against a plain dictionary implementation."""
+"""The n-gram ladder against a plain dictionary implementation."""
 from collections import Counter
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Spec 4.8 items 3 and 7: the parser against independent ground truths; cfg3b trees; malformed input."""
+"""The parser against independent ground truths; cfg3b trees; malformed input."""
 import numpy as np
 import pytest
 
@@ -16,7 +16,7 @@ from plmkit.data.cfg.parser import Chart
 
 
 def flipped_copies(g, sentences, rng, max_flips=3):
-    """Valid sentences with 0..max_flips random substitutions (spec 4.8 item 3's mixed strings)."""
+    """Valid sentences with 0..max_flips random substitutions (mixed valid and invalid strings)."""
     out = []
     for s in sentences:
         s = s.copy()

@@ -1,4 +1,4 @@
-"""Spec 4.8 item 2 (sampling, lengths, label invariants of spec 3), determinism, corruption (spec 7.6)."""
+"""Sampling (acceptance, lengths, label invariants), determinism, corruption and the training sample_fn."""
 import numpy as np
 import pytest
 
@@ -147,6 +147,29 @@ def test_struct_corruption_regrows_one_subtree():
     assert all(np.concatenate(noisy).min() >= 1 for _ in [0])
     fn = make_sample_fn(g, corrupt=(1.0, 0.0, "struct"))
     assert len(fn(np.random.default_rng(0), 8)) == 8
+
+
+def test_noisy_sample_fn_corrupts_fresh_sentences_from_the_same_generator():
+    g = Grammar.load("cfg3f-d3")
+    noisy = make_sample_fn(g, corrupt=(0.3, 0.15))(np.random.default_rng(9), 64)
+    rng = np.random.default_rng(9)
+    by_hand = corrupt(sample(g, 64, rng), 0.3, 0.15, rng, g)
+    assert all(np.array_equal(a, b) for a, b in zip(noisy, by_hand))
+    clean = make_sample_fn(g)(np.random.default_rng(9), 64)
+    assert any(not np.array_equal(a, b) for a, b in zip(noisy, clean))
+
+
+def test_sampler_and_corruption_do_not_import_each_other():
+    import ast
+    from pathlib import Path
+
+    import plmkit.data.cfg as package
+
+    folder = Path(package.__file__).parent
+    for module, other in (("sampler", "corrupt"), ("corrupt", "stream")):
+        tree = ast.parse((folder / f"{module}.py").read_text())
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert f"plmkit.data.cfg.{other}" not in names
 
 
 def test_prefix_corruption_forces_a_flip_inside_the_prefix():

@@ -10,27 +10,35 @@ from plmkit import checks, labs
 PREAMBLE = "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom plmkit import checks\n"
 
 
+def lab_imports(notebook) -> str:
+    """The lab's own top-level import lines: an exercise cell may use any module the lab imported."""
+    lines = [line for cell in notebook.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+             if line.startswith(("import ", "from ")) and "plmkit @" not in line]
+    return "\n".join(lines) + "\n"
+
+
 def exercise_cells():
     for lab in labs.lab_names():
         solution, student = labs.render(lab, "solution"), labs.render(lab, "student")
+        imports = lab_imports(solution)
         for sol, stub in zip(solution.cells, student.cells):
             if "checker" in sol.metadata.get("tags", []):
-                yield pytest.param(sol.source, stub.source, id=f"{lab}:{sol.id}")
+                yield pytest.param(imports, sol.source, stub.source, id=f"{lab}:{sol.id}")
 
 
-def run_cell(source: str) -> str:
+def run_cell(source: str, imports: str = "") -> str:
     namespace: dict = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(PREAMBLE + source, namespace)
+        exec(PREAMBLE + imports + source, namespace)
     return out.getvalue()
 
 
-@pytest.mark.parametrize("solution,stub", list(exercise_cells()))
-def test_checker_passes_on_solution_and_fails_on_stub(solution, stub):
-    assert "\u2714" in run_cell(solution)
+@pytest.mark.parametrize("imports,solution,stub", list(exercise_cells()))
+def test_checker_passes_on_solution_and_fails_on_stub(imports, solution, stub):
+    assert "\u2714" in run_cell(solution, imports)
     with pytest.raises(checks.ExerciseNotDone, match="not implemented yet"):
-        run_cell(stub)
+        run_cell(stub, imports)
 
 
 def test_every_lab_has_exercises():

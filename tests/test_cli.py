@@ -87,19 +87,37 @@ def test_threads_are_set_on_purpose(monkeypatch):
     torch.set_num_threads(1)
 
 
-def test_start_lab_sets_threads_prints_the_summary_and_returns_the_profile(monkeypatch, capsys):
+def test_start_lab_sets_threads_prints_the_summary_and_returns_the_run_context(monkeypatch, capsys):
     import warnings
 
     import torch
 
     from plmkit import profiles
+    from plmkit.experiments.common import RunContext, start_lab
 
     monkeypatch.setenv("PLMKIT_PROFILE", "ci")
     monkeypatch.setenv("PLMKIT_THREADS", "1")
     with warnings.catch_warnings():
-        assert profiles.start_lab() == "ci"
+        ctx = start_lab(seed=3)
+        assert isinstance(ctx, RunContext) and (ctx.profile, ctx.seed, ctx.run_dir) == ("ci", 3, None)
         assert torch.get_num_threads() == 1
         assert capsys.readouterr().out.strip() == profiles.describe()
         with warnings.catch_warnings(record=True) as seen:
             warnings.warn("noise from a library", UserWarning)
         assert not seen
+
+
+def test_reproduce_all_runs_each_part_once_and_skips_finished_runs(tmp_path, monkeypatch, capsys):
+    from plmkit import cli
+
+    monkeypatch.setattr(cli, "PARTS", {"tour": cli.PARTS["tour"]})
+    args = ["reproduce", "all", "--profile", "ci", "--out", str(tmp_path), "--no-progress", "--threads", "1"]
+    assert main(args) == 0
+    assert (tmp_path / "tour-ci" / "manifest.json").exists()
+    first = (tmp_path / "tour-ci" / "metrics.json").read_text()
+    assert main(args) == 0
+    assert "skipping part 'tour'" in capsys.readouterr().out
+    assert (tmp_path / "tour-ci" / "metrics.json").read_text() == first
+    (tmp_path / "tour-ci" / "manifest.json").unlink()  # as if killed before the end: resumed, not refused
+    assert main(args) == 0
+    assert (tmp_path / "tour-ci" / "manifest.json").exists()

@@ -1,5 +1,5 @@
 """Part 3.1 experiment steps: data, exposures, mixed windows, evaluation positions, a tiny end-to-end run."""
-from collections import Counter
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,13 +7,19 @@ import pytest
 import torch
 
 from plmkit.data import bios
+from plmkit.data.packing import FixedDataset
 from plmkit.experiments import knowledge as K
+from plmkit.experiments import shipped
 from plmkit.experiments.common import RunContext
+from plmkit.experiments.knowledge import mixed
+from plmkit.experiments.shared import bios as family
+
+CI = RunContext(profile="ci", progress=False, threads=1)
 
 
 @pytest.fixture(scope="module")
 def world():
-    return K.make_world("ci")
+    return K.make_world(CI)
 
 
 class Oracle(torch.nn.Module):
@@ -24,6 +30,7 @@ class Oracle(torch.nn.Module):
         self.vocab, self.shift = vocab, shift
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.config = SimpleNamespace(context=512)
+        self.device = torch.device("cpu")
 
     def forward(self, idx, return_hidden=False):
         future = torch.roll(idx, -self.shift, dims=1)
@@ -49,7 +56,7 @@ def test_exposures_are_counted_per_person(world):
     multi = K.make_bio_data(world, 10, "multi5+permute")
     assert K.passes_for(single, 30) == 30 and K.passes_for(multi, 30) == 6
     cel = K.make_celebrity_data(world, 6, 9, seed=0)
-    examples, per_person = K.bio_examples(world, cel.both)
+    examples, per_person = family.bio_examples(world, cel.both)
     assert per_person == [5] * 15  # a minority entry is repeated as often as a celebrity has entries
     assert len(examples) == 75
     assert K.passes_for(cel.both, 50) == 10
@@ -60,10 +67,10 @@ def test_exposures_are_counted_per_person(world):
 
 def test_mixed_windows_are_all_bio_or_all_qa(world):
     data = K.make_bio_data(world, 20, "single")
-    s = K.settings("ci")
-    bio = K.pretrain_dataset(world, data, "ci")
-    qa = K.FixedDataset(bios.encode_qas(bios.qa_pairs(data.group("train")), world.tokenizer), context=s["context"],
-                        batch_size=s["batch"], sep_id=world.eos, seed=1)
+    s = K.settings(CI).sizes
+    bio = family.pretrain_dataset(world, data, s)
+    qa = FixedDataset(bios.encode_qas(bios.qa_pairs(data.group("train")), world.tokenizer), context=s.context,
+                      batch_size=s.batch, sep_id=world.eos, seed=1)
     source = K.MixedSource(bio, qa, 0.75, seed=3)
     answer_cue = world.tokenizer.id_of("Answer")
     qa_rows = 0
@@ -73,7 +80,7 @@ def test_mixed_windows_are_all_bio_or_all_qa(world):
         for row, is_qa in zip(batch.inputs, flags):
             assert (answer_cue in row.tolist()) == bool(is_qa)
         qa_rows += int(flags.sum())
-    assert 0.6 < qa_rows / (40 * s["batch"]) < 0.9
+    assert 0.6 < qa_rows / (40 * s.batch) < 0.9
     assert torch.equal(source.batch(7).inputs, source.batch(7).inputs)  # a pure function of the step
 
 
@@ -89,18 +96,18 @@ def test_bio_accuracy_reads_the_value_tokens(world):
 def test_p_probe_positions_are_the_tokens_before_each_value(world):
     data = K.make_bio_data(world, 4, "multi5+permute")
     entries = [e for es in data.entries for e in es][:6]
-    feats = K.position_features(Oracle(world.tokenizer.vocab_size), world, entries)
+    feats = K.probes.position_features(Oracle(world.tokenizer.vocab_size), world, entries)
     assert feats.shape == (6, 6, world.tokenizer.vocab_size)
     for entry, rows in zip(entries, feats):
         words = ["<eos>"] + bios.vocab.split_words(entry.text)
-        for (attribute, first, _), row in zip(K.entry_inputs(world, [entry])[1][0], rows):
+        for (attribute, first, _), row in zip(family.entry_inputs(world, [entry])[1][0], rows):
             assert world.tokenizer.id_to_token[int(row.argmax())] == words[first - 1]
             assert words[first] == bios.vocab.split_words(entry.value_text(attribute))[0]
 
 
 def test_answers_batched_by_length_match_one_by_one(world):
     torch.manual_seed(0)
-    model = K.make_model(world, "ci")
+    model = K.make_model(world, K.settings(CI).sizes)
     qas = bios.qa_pairs(bios.sample_people(6, world.pools, seed=0))
     together = K.generate_answers(model, world, qas, batch_size=4, max_new=6)
     alone = [K.generate_answers(model, world, [qa], max_new=6)[0] for qa in qas]
@@ -111,39 +118,73 @@ def test_answers_batched_by_length_match_one_by_one(world):
 
 def test_tiny_run_trains_finetunes_and_probes(world, tmp_path):
     torch.manual_seed(0)
-    ctx = RunContext(profile="ci", progress=False, threads=1)
-    run = K.run_augmentation(ctx, world, "multi5+permute", n_people=12, exposures=10)
+    run = K.run_augmentation(CI, world, "multi5+permute", n_people=12, exposures=10)
     m = run.metrics
     assert m["pretrain"]["final_loss"] < run.history.loss[0]
     for key in ("qa_test_mean", "qa_train_mean", "qa_first_token_test_mean"):
         assert 0.0 <= m[key] <= 1.0
     assert m["bio_first_token"]["train_people"] >= 0
-    pp = K.p_probe(run.model, world, run.data, "ci")
+    pp = K.p_probe(CI, run.model, world, run.data)
     assert np.asarray(pp["matrix"]).shape == (6, 6)
-    qp = K.q_probe(run.model, world, run.data, "ci")
+    qp = K.q_probe(CI, run.model, world, run.data)
     assert set(qp["test"]) == set(bios.ATTRIBUTES)
-    targets = K.check_targets({"augmentations": {"single": {**m, "qa_test_mean": 0.1}}})
-    assert targets["single_at_most_20pct"] is True
 
 
 def test_shipped_checkpoints_load_only_for_the_exact_same_run(world, tmp_path, monkeypatch):
     from plmkit.results import RunDir
 
-    monkeypatch.setitem(K.SHIPPED_RUNS, "ci", ("pretrain_minority",))
-    monkeypatch.setattr(K, "shipped_dir", lambda profile: tmp_path / "shipped")
+    monkeypatch.setitem(K.SETTINGS, "ci", replace(K.SETTINGS["ci"], shipped_runs=("pretrain_minority",)))
+    monkeypatch.setattr(shipped, "root", lambda: tmp_path / "shipped")
     run_dir = RunDir(tmp_path / "run")
     ctx = RunContext(profile="ci", progress=False, threads=1, run_dir=run_dir)
+    sizes = K.settings(ctx).sizes
     data = K.make_bio_data(world, 8, "single+permute1")
-    model, history = K.pretrain(ctx, world, data, 4, "pretrain_minority")
-    run_dir.write_manifest(part="knowledge")
-    assert K.export_checkpoints(str(run_dir.path), "ci") == ["pretrain_minority.pt"]
-    manifest = (tmp_path / "shipped" / "manifest.json").read_text()
+    model, history = K.pretrain(ctx, world, data, 4, "pretrain_minority", sizes)
+    run_dir.write_manifest(part="knowledge", profile="ci")
+    assert K.export_checkpoints(str(run_dir.path)) == ["pretrain_minority"]
+    manifest = (tmp_path / "shipped" / "knowledge-ci" / "manifest.json").read_text()
     assert "sha256" in manifest and "reproduce_manifest" in manifest
-    notebook = RunContext(profile="ci", progress=False, threads=1)
-    loaded, loaded_history = K.pretrain(notebook, world, data, 4, "pretrain_minority", shipped=True)
+    group = K.shipped_group(CI, "pretrain_minority")
+    assert group == "knowledge-ci" and K.shipped_group(CI, "pretrain_single") is None
+    loaded, loaded_history = K.pretrain(CI, world, data, 4, "pretrain_minority", sizes, shipped_group=group)
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
     assert loaded_history.loss == history.loss
     # a different run (other exposures) is never replaced by the shipped weights
-    _, other = K.pretrain(notebook, world, data, 6, "pretrain_minority", shipped=True)
+    _, other = K.pretrain(CI, world, data, 6, "pretrain_minority", sizes, shipped_group=group)
     assert other.steps != history.steps
+    # an edited weights file is an error, not a silently different model
+    weights, _ = shipped.paths(group, "pretrain_minority")
+    weights.write_bytes(weights.read_bytes()[:-1] + b"x")
+    with pytest.raises(ValueError, match="checksum"):
+        K.pretrain(CI, world, data, 4, "pretrain_minority", sizes, shipped_group=group)
+
+
+def test_targets_rows_carry_the_measured_value_and_the_threshold():
+    aug = {"single": {"qa_test_mean": 0.1, "bio_first_token": {"train_people": 0.99}},
+           "multi5+permute": {"qa_test_mean": 0.6, "bio_first_token": {"train_people": 1.0}}}
+    metrics = {"augmentations": aug, "celebrities": {"gain_points": 41.0}, "mixed": {"qa_test_mean": 0.5}}
+    rows = {t.name: t for t in K.check_targets(metrics, "cpu")}
+    assert set(rows) == {"single_at_most_20pct", "multi5_permute_at_least_70pct", "bio_memorised_single",
+                         "bio_memorised_multi5+permute", "celebrity_gain_at_least_30_points"}
+    assert rows["single_at_most_20pct"].met is True and rows["single_at_most_20pct"].threshold == "<= 0.2"
+    assert rows["multi5_permute_at_least_70pct"].met is False and rows["multi5_permute_at_least_70pct"].measured == 0.6
+    assert rows["celebrity_gain_at_least_30_points"].measured == 41.0
+    gpu = {t.name: t for t in K.check_targets(metrics, "gpu")}
+    assert gpu["mixed_at_least_60pct"].met is False and gpu["mixed_at_least_60pct"].threshold == ">= 0.6"
+
+
+def test_every_profile_has_settings_and_the_shipped_runs_exist():
+    for profile, s in K.SETTINGS.items():
+        assert s.sizes == family.BIO_SIZES[profile]
+        assert set(s.probe_runs) <= set(s.augmentations)
+    for name in K.SETTINGS["cpu"].shipped_runs:
+        assert name in shipped.names("knowledge-cpu")
+        shipped.verify("knowledge-cpu", name)
+
+
+def test_mixed_training_steps_scale_with_the_qa_ratio(world):
+    data = K.make_bio_data(world, 10, "single")
+    source = mixed.mixed_source(CI, world, data, 0.8)
+    assert source.bio.context == source.qa.context == K.settings(CI).sizes.context
+    assert source.describe()["kind"] == "mixed" and source.describe()["qa_ratio"] == 0.8

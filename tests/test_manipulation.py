@@ -5,14 +5,16 @@ import pytest
 import torch
 
 from plmkit.data import bios
-from plmkit.experiments import knowledge as K
 from plmkit.experiments import manipulation as M
 from plmkit.experiments.common import RunContext
+from plmkit.experiments.shared.bios import BIO_SIZES
+
+CI = RunContext(profile="ci", progress=False, threads=1)
 
 
 @pytest.fixture(scope="module")
 def world():
-    return K.make_world("ci")
+    return M.make_world(CI)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,8 @@ def test_training_mix_has_hints_only_when_asked_and_no_test_people(data):
 
 def test_evaluation_reports_both_modes_and_the_hint_prediction(world, data):
     torch.manual_seed(0)
-    model = K.make_model(world, "ci", sizes=M.settings("ci"))
-    out = M.evaluate_tasks(model, world, data, ("month_mod2", "month_rank", "birth_year"), n_pairs=20)
+    model = M.make_model(world, M.settings(CI).sizes)
+    out = M.evaluate_tasks(CI, model, world, data, ("month_mod2", "month_rank", "birth_year"), n_pairs=20)
     parity = out["month_mod2"]
     assert {"accuracy_direct", "accuracy_hint", "hint_accuracy", "predicted_with_hint", "chance"} <= set(parity)
     assert parity["chance"] == 0.5
@@ -62,12 +64,13 @@ def test_evaluation_reports_both_modes_and_the_hint_prediction(world, data):
 
 
 def test_inverse_search_finetune_and_evaluation_run(world, data):
-    ctx = RunContext(profile="ci", progress=False, threads=1)
-    model, _ = M.pretrain(ctx, world, data, exposures=3)
-    tuned, histories = M.finetune_inverse(ctx, world, model, data)
+    model, _ = M.pretrain(CI, world, data, exposures=3)
+    assert model.config.context == M.settings(CI).sizes.context
+    tuned, histories = M.finetune_inverse(CI, world, model, data)
     assert set(tuned) == set(histories) == {"forward", "reverse"}
     assert tuned["forward"] is not tuned["reverse"]
-    assert all(h.steps == M.settings("ci")["inverse_steps"] for h in histories.values())
+    assert all(h.steps == M.settings(CI).inverse.ft_steps for h in histories.values())
+    assert tuned["forward"].tok_emb.rank == M.settings(CI).inverse.lora_emb_rank
     result = M.evaluate_inverse(tuned, world, data)
     for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
         assert set(result[group]) == set(M.INVERSE_TASKS)
@@ -101,6 +104,7 @@ def test_name_completion_probe_counts_first_name_hits(world, data):
         def __init__(self, token):
             super().__init__()
             self.token, self.weight = token, torch.nn.Parameter(torch.zeros(1))
+            self.device = torch.device("cpu")
 
         def forward(self, x):
             logits = torch.zeros(*x.shape, len(world.tokenizer))
@@ -119,3 +123,36 @@ def test_binomial_tail():
     assert M.binomial_tail(50, 50, 0.5) == pytest.approx(0.5 ** 50)
     assert M.binomial_tail(3, 10, 0.2) == pytest.approx(1 - sum(math.comb(10, k) * 0.2 ** k * 0.8 ** (10 - k)
                                                                 for k in range(3)))
+
+
+def test_settings_are_the_family_sizes_with_the_part_s_own_changes():
+    for profile, s in M.SETTINGS.items():
+        base = BIO_SIZES[profile]
+        assert (s.sizes.n_layer, s.sizes.d_model, s.sizes.lr) == (base.n_layer, base.d_model, base.lr)
+        assert s.inverse.lora_rank == s.sizes.lora_rank and s.inverse.ft_context == s.sizes.ft_context
+    cpu = M.SETTINGS["cpu"]
+    assert (cpu.sizes.context, cpu.sizes.ft_steps, cpu.sizes.ft_lr, cpu.sizes.lora_emb_rank) == (128, 800, 3e-3, 64)
+    assert (cpu.inverse.ft_steps, cpu.inverse.ft_lr, cpu.inverse.lora_emb_rank) == (1000, 1e-3, 128)
+
+
+def _metrics(direct=0.52, hinted=0.75, predicted=0.79, forward=0.0, reverse=0.45, p_value=1e-40):
+    row = {"chance": 0.5, "accuracy_direct": direct}
+    return {"tasks": {"without_hint": {"month_mod2": row, "birth_year": {"chance": 0.01, "accuracy": 0.1}},
+                      "with_hint": {"month_mod2": {**row, "accuracy_hint": hinted, "hint_accuracy": 0.58,
+                                                   "predicted_with_hint": predicted}}},
+            "inverse_search": {"forward_test": {"all_to_first": forward}, "reverse_test": {"all_to_first": reverse},
+                               "chance": {"all_to_first": 0.01}, "p_value_reverse_above_forward": p_value}}
+
+
+def test_targets_rows_carry_the_measured_value_and_the_threshold():
+    rows = {t.name: t for t in M.check_targets(_metrics(), "cpu")}
+    assert set(rows) == {"month_mod2_without_hint_within_10_points_of_chance",
+                         "month_mod2_with_hint_within_10_points_of_prediction", "forward_test_first_name_at_most_2pct",
+                         "reverse_test_above_forward_test", "reverse_test_far_above_forward_test"}
+    assert all(t.met for t in rows.values())
+    assert rows["month_mod2_without_hint_within_10_points_of_chance"].measured == pytest.approx(0.02)
+    assert rows["reverse_test_far_above_forward_test"].measured == pytest.approx(45.0)
+    missed = {t.name: t.met for t in M.check_targets(_metrics(direct=0.7, hinted=0.5, forward=0.05, reverse=0.3,
+                                                              p_value=0.01), "cpu")}
+    assert not any(missed[n] for n in missed if n != "reverse_test_above_forward_test")
+    assert missed["reverse_test_above_forward_test"] is True

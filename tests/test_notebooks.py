@@ -44,7 +44,7 @@ def test_first_code_cell_installs_only_plmkit_on_colab_and_reports(lab):
     assert "google.colab" in first.source and "--no-deps" in first.source
     for package in ("torch", "numpy", "matplotlib", "ipywidgets"):
         assert f"install {package}" not in first.source and f'"{package}"' not in first.source
-    assert "profiles.start_lab()" in first.source  # prints profile, device and threads
+    assert "ctx = start_lab()" in first.source  # the lab's run context; prints profile, device and threads
 
 
 @pytest.mark.parametrize("lab", LABS)

@@ -47,10 +47,11 @@ if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preins
 import numpy as np
 import torch
 
-from plmkit import checks, profiles
+from plmkit import checks
 from plmkit.experiments import tour
+from plmkit.experiments.common import start_lab
 
-PROFILE = profiles.start_lab()
+ctx = start_lab()  # the lab's run context: profile, seed, device; every experiment below takes it
 
 # %% [markdown]
 # ### Profiles: one setting decides how big everything is
@@ -67,7 +68,7 @@ PROFILE = profiles.start_lab()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name, sizes in tour.SIZES.items():
+for name, sizes in tour.SETTINGS.items():
     print(f"{name:>4}: {sizes}")
 
 # %% [markdown]
@@ -203,7 +204,7 @@ checks.rotary(rotate)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cpu_model = tour.make_model(world, profile="cpu")
+cpu_model = tour.make_model(world, tour.SETTINGS["cpu"])
 print(cpu_model.config)
 print("parameters:", cpu_model.param_counts())
 
@@ -213,8 +214,7 @@ print("parameters:", cpu_model.param_counts())
 # is the entropy floor: the gap between the curve and the line is everything the model has still to learn.
 
 # %%
-ctx = tour.RunContext(profile=PROFILE)
-model = tour.make_model(world, PROFILE)
+model = tour.make_model(world, tour.settings(ctx), seed=ctx.seed)
 history = tour.train_model(ctx, world, model)
 print(f"{history.steps} steps, {history.tokens:,} tokens in {history.seconds:.0f} s "
       f"({history.tokens_per_second:,.0f} tokens/s)")
@@ -222,7 +222,7 @@ print(f"{history.steps} steps, {history.tokens:,} tokens in {history.seconds:.0f
 # %%
 from plmkit.plots import loss_curve
 
-held_out = tour.held_out_loss(model, world, PROFILE)
+held_out = tour.held_out_loss(ctx, model, world)
 loss_curve(history, floor=floor, baselines={"uniform guess": float(np.log(5))}, title="Training loss");
 print(f"held-out loss {held_out:.3f} vs floor {floor:.3f}: excess {held_out - floor:.3f} nats per token")
 
@@ -233,7 +233,7 @@ print(f"held-out loss {held_out:.3f} vs floor {floor:.3f}: excess {held_out - fl
 # parser as the checker: a single wrong bracket makes the whole sentence wrong.
 
 # %%
-validity = tour.generation_validity(model, world, tour.settings(PROFILE)["generations"])
+validity = tour.generation_validity(model, world, tour.settings(ctx).generations)
 print(f"well-formed generations: {validity['valid_fraction']:.0%} of {validity['generations']}")
 with torch.no_grad():
     sample = model.generate(torch.full((4, 1), world.bos_id), 40, stop_token=world.bos_id,
@@ -307,7 +307,7 @@ checks.linear_probe(train_probe)
 #   have matched the brackets.
 
 # %%
-probes = tour.probe_model(model, world, PROFILE)
+probes = tour.probe_model(ctx, model, world)
 for name, report in probes.items():
     print(f"{name:>9}: trained {np.round(report['trained'], 3).tolist()}  "
           f"random-init {np.round(report['random_init'], 3).tolist()}  majority {report['majority']:.3f}")
@@ -342,7 +342,7 @@ from IPython.display import HTML, display
 
 from plmkit.probe import fit_linear_probe, hidden_states
 
-inputs, targets = tour.probe_data(world, tour.settings(PROFILE)["probe_sentences"])
+inputs, targets = tour.probe_data(world, tour.settings(ctx).probe_sentences)
 split = len(inputs) * 7 // 10
 features = hidden_states(model, inputs)
 depth = targets["depth"]
@@ -366,7 +366,19 @@ def show_layer(layer: int) -> None:
 widgets.interact(show_layer, layer=widgets.IntSlider(value=model.config.n_layer, min=0, max=model.config.n_layer));
 
 # %% [markdown]
-# ## 5. What each profile can and cannot show, and what comes next
+# ## 5. Did the lab show what it claims?
+# Every lab ends with its targets table, computed by the part's own code from the numbers above: what was
+# measured, the threshold, met or missed. A missed row is reported, never hidden. Note the last row: it is the
+# control that makes the probe claim mean something (in `ci` nothing is measured: the model trains for seconds).
+
+# %%
+from plmkit.experiments import targets
+
+tour_metrics = {"held_out_loss": held_out, "entropy_floor": floor, "generation": validity, "probes": probes}
+print(targets.format_table(tour.check_targets(tour_metrics, ctx.profile)))
+
+# %% [markdown]
+# ## 6. What each profile can and cannot show, and what comes next
 #
 # * `ci` trains for seconds: numbers are noise; it only proves the code runs.
 # * `cpu` (this lab in under 3 minutes): the loss gets close to the floor, most generated sentences are well formed,

@@ -50,14 +50,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from plmkit import checks, profiles
+from plmkit import checks
 from plmkit.data import cfg
 from plmkit.experiments import cfg as part1
-from plmkit.experiments import cfg_analysis as inside
-from plmkit.experiments.common import RunContext
+from plmkit.experiments import targets
+from plmkit.experiments.common import start_lab
 
-PROFILE = profiles.start_lab()
-SIZES = part1.settings(PROFILE)
+ctx = start_lab()  # the run context: profile, seed, device, threads; every step below takes it
+S = part1.settings(ctx)  # this profile's sizes
 
 # %% [markdown]
 # ### Profiles
@@ -73,8 +73,8 @@ SIZES = part1.settings(PROFILE)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name, sizes in part1.SIZES.items():
-    print(f"{name:>4}: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+for name, sizes in part1.SETTINGS.items():
+    print(f"{name:>4}: {sizes.describe()}")
 
 # %% [markdown]
 # ## 1. The grammars
@@ -281,8 +281,8 @@ for k in range(0, len(x) + 1, 3):
 # n-gram uses structure no short window can see.
 
 # %%
-g_train = cfg.Grammar.load(SIZES["grammar"])
-refs = part1.loss_references(g_train, SIZES["floor"], SIZES["ngram_sentences"])
+g_train = cfg.Grammar.load(S.grammar)
+refs = part1.loss_references(g_train, S.floor, S.ngram_sentences)
 print(f"{g_train.name}: entropy floor H* = {refs['floor']:.4f} nats/token (s.e. {refs['floor_se']:.4f}); "
       f"chance ln(T+1) = {refs['chance']:.4f}")
 print("n-gram ladder (context 0..11):", " ".join(f"{v:.3f}" for v in refs["ngram"]))
@@ -301,10 +301,9 @@ print(f"best n-gram: context {refs['best_ngram_context']}, {refs['best_ngram']:.
 # %%
 from plmkit.plots import LiveLoss
 
-ctx = RunContext(profile=PROFILE)
-model = part1.make_model(g_train, SIZES["model"], "rope", seed=0)
+model = part1.make_model(g_train, S.model, "rope", seed=ctx.seed)
 live = LiveLoss(floor=refs["floor"], every=10, baselines={"best n-gram": refs["best_ngram"]})
-history = part1.train_model(ctx, g_train, model, SIZES["steps"], SIZES["lr"], SIZES["batch"], "from-scratch",
+history = part1.train_model(ctx, g_train, model, S.steps, S.lr, S.batch, "from-scratch",
                             callbacks=[live])
 print(f"{history.steps} steps, {history.tokens:,} tokens in {history.seconds:.0f} s ({history.tokens_per_second:,.0f} tokens/s)")
 
@@ -329,8 +328,8 @@ print(f"last 50 steps: {tail:.4f} nats/token; floor {refs['floor']:.4f}; best n-
 
 # %%
 k3 = part1.CUT_K[part1.grammar_depth(g_train)]
-cut0 = part1.generation_accuracy(model, g_train, max(SIZES["cut0"], SIZES["diversity"]), 0)
-cutk = part1.generation_accuracy(model, g_train, SIZES["cutk"], k3)
+cut0 = part1.generation_accuracy(model, g_train, max(S.cut0, S.diversity), 0)
+cutk = part1.generation_accuracy(model, g_train, S.cutk, k3)
 for name, r in (("cut0", cut0), (f"cut{k3}", cutk)):
     print(f"{g_train.name} {name}: {r['accuracy']:.1%} valid of {r['n']} (95% CI {r['ci95'][0]:.1%}-{r['ci95'][1]:.1%}); "
           f"failures: {r['n_rejected']} rejected by the parser, {r['n_no_stop']} never stopped, {r['n_special']} special tokens")
@@ -348,7 +347,7 @@ for sample, ok in list(zip(cut0["samples"], cut0["valid_flags"]))[:6]:
 # compare the model's own per-token entropy on its samples with the floor: a model that plays safe sits clearly below.
 
 # %%
-div = part1.diversity(model, g_train, SIZES["diversity"], refs["floor"], cut0=cut0)
+div = part1.diversity(model, g_train, S.diversity, refs["floor"], cut0=cut0)
 print(f"{div['samples']} cut0 samples, {div['valid']} valid, {div['distinct_fraction']:.1%} of the valid ones distinct")
 print(f"collision rate: model {div['collision_rate']:.2e} (CI {div['collision_ci'][0]:.2e}-{div['collision_ci'][1]:.2e}); "
       f"grammar itself {div['reference_collision_rate']:.2e} (CI {div['reference_ci'][0]:.2e}-{div['reference_ci'][1]:.2e})")
@@ -362,7 +361,7 @@ print(f"model's own entropy on its valid samples: {div['self_entropy']:.4f} nats
 # pipeline.
 
 # %%
-kl3 = part1.kl_to_truth(model, g_train, SIZES["kl"])
+kl3 = part1.kl_to_truth(model, g_train, S.kl)
 print(f"{g_train.name}: KL {kl3['kl']:.4f} ± {kl3['kl_se']:.4f} nats/position; excess loss {kl3['excess_loss']:.4f} "
       f"± {kl3['excess_loss_se']:.4f} on the same {kl3['sentences']} sentences")
 
@@ -374,7 +373,7 @@ print(f"{g_train.name}: KL {kl3['kl']:.4f} ± {kl3['kl_se']:.4f} nats/position; 
 # what it measured; read it before trusting it:
 
 # %%
-shipped, card = part1.load_shipped(f"{SIZES['shipped']}/rope")
+shipped, card = part1.load_shipped(ctx, "rope")
 g_ship = cfg.Grammar.load(card["grammar"])
 k4 = part1.CUT_K[part1.grammar_depth(g_ship)]
 print(card["label"])
@@ -387,9 +386,9 @@ print(f"its own eval: cut0 {e['cut0']['accuracy']:.1%} (n={e['cut0']['n']}), cut
       f"KL {e['kl']['kl']:.4f}, floor {e['floor']:.4f}, best n-gram {e['best_ngram']:.4f}")
 
 # %%
-ship_cut0 = part1.generation_accuracy(shipped, g_ship, SIZES["cut0"], 0)
-ship_cutk = part1.generation_accuracy(shipped, g_ship, SIZES["cutk"], k4)
-ship_kl = part1.kl_to_truth(shipped, g_ship, SIZES["kl"])
+ship_cut0 = part1.generation_accuracy(shipped, g_ship, S.cut0, 0)
+ship_cutk = part1.generation_accuracy(shipped, g_ship, S.cutk, k4)
+ship_kl = part1.kl_to_truth(shipped, g_ship, S.kl)
 print(f"{g_ship.name} (shipped): cut0 {ship_cut0['accuracy']:.1%}, cut{k4} {ship_cutk['accuracy']:.1%}, "
       f"KL {ship_kl['kl']:.4f}, excess loss {ship_kl['excess_loss']:.4f}")
 part1.plot_accuracy({f"{g_train.name} cut0\n(this lab)": cut0, f"{g_train.name} cut{k3}": cutk,
@@ -475,25 +474,25 @@ checks.boundary_probe(boundary_probe_score)
 # instead tunes the threshold of an unweighted probe on the training rows; both are honest).
 
 # %%
-probe_train, probe_test = SIZES["probe"]
-data = inside.probe_data(g_ship, probe_train + probe_test)
-features = inside.token_features(shipped, data)
-control_features = inside.token_features(inside.random_init_copy(shipped, 0), data)
+probe_train, probe_test = S.probe
+data = part1.probe_data(g_ship, probe_train + probe_test)
+features = part1.token_features(shipped, data)
+control_features = part1.token_features(part1.random_init_copy(shipped, 0), data)
 train_rows = torch.from_numpy(data.sentence_of_token < probe_train)
 for level in data.levels:
     end = torch.from_numpy(data.end(level))
     scores = [boundary_probe_score(f[train_rows], end[train_rows], f[~train_rows], end[~train_rows])
               for f in (features, control_features)]
-    print(f"{inside.level_name(g_ship, level)}: boundaries are {end.float().mean():.0%} of tokens; balanced accuracy "
+    print(f"{part1.level_name(g_ship, level)}: boundaries are {end.float().mean():.0%} of tokens; balanced accuracy "
           f"trained {scores[0]:.3f}, random-init {scores[1]:.3f}")
 
 # %%
-probes = inside.probe_parse_tree(shipped, g_ship, probe_train, probe_test)
-inside.plot_probes(probes, g_ship)
+probes = part1.probe_parse_tree(shipped, g_ship, probe_train, probe_test)
+part1.plot_probes(probes, g_ship)
 plt.show()
 for level in probes["levels"]:
     t, r, loc = (probes[k][level] for k in ("trained", "random_init", "local"))
-    print(f"{inside.level_name(g_ship, level)}: ancestor {t['ancestor']:.3f} (random {r['ancestor']:.3f}, local "
+    print(f"{part1.level_name(g_ship, level)}: ancestor {t['ancestor']:.3f} (random {r['ancestor']:.3f}, local "
           f"{loc['ancestor']:.3f}, majority {t['ancestor_majority']:.3f}); at boundaries {t['ancestor_at_end']:.3f}, "
           f"elsewhere {t['ancestor_not_end']:.3f}; boundary {t['boundary']:.3f} (random {r['boundary']:.3f}, "
           f"local {loc['boundary']:.3f})")
@@ -553,7 +552,7 @@ checks.excess_attention(excess_attention)
 
 # %%
 sent, lab = cfg.sample(g_ship, 1, 5, labels=True)
-A = inside.attention_maps(shipped, part1.padded_inputs(g_ship, sent))[0, 1, 0, 1:, 1:]  # layer 2, head 1, tokens only
+A = part1.attention_maps(shipped, part1.padded_inputs(g_ship, sent))[0, 1, 0, 1:, 1:]  # layer 2, head 1, tokens only
 A = torch.from_numpy(A)
 ends = np.flatnonzero(lab[0].end[lab[0].row(4)])
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -576,12 +575,12 @@ plt.show()
 # earlier ones. The random-init twin shows what chance looks like; intervals are bootstrapped over sentences.
 
 # %%
-stats = inside.boundary_attention(shipped, g_ship, SIZES["attention"])
-control_stats = inside.boundary_attention(inside.random_init_copy(shipped, 0), g_ship, SIZES["attention"])
-intervals = inside.bootstrap(stats)
-inside.plot_attention(stats, control_stats, intervals, g_ship)
+stats = part1.boundary_attention(shipped, g_ship, S.attention)
+control_stats = part1.boundary_attention(part1.random_init_copy(shipped, 0), g_ship, S.attention)
+intervals = part1.bootstrap(stats)
+part1.plot_attention(stats, control_stats, intervals, g_ship)
 plt.show()
-summary = inside.attention_summary(stats, intervals)
+summary = part1.attention_summary(stats, intervals)
 for layer, row in summary["per_layer"].items():
     print(f"{layer}: B-N on the diagonal (query and key end the same level) "
           + ", ".join(f"h={g_ship.depth - lv}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}]"
@@ -604,8 +603,8 @@ for layer, row in summary["per_layer"].items():
 # error bars are not findings.
 
 # %%
-positions = part1.compare_positions(ctx, g_train, SIZES["pos_arms"], SIZES["pos_steps"], SIZES["batch"], SIZES["lr"],
-                                    SIZES["pos_model"], n_eval=min(SIZES["cut0"], 200))
+positions = part1.compare_positions(ctx, g_train, S.pos_arms, S.pos_steps, S.batch, S.lr,
+                                    S.pos_model, n_eval=min(S.cut0, 200))
 part1.plot_positions(positions)
 plt.show()
 for pos, r in sorted(positions.items(), key=lambda item: item[1]["excess_loss"]):
@@ -620,9 +619,9 @@ for pos, r in sorted(positions.items(), key=lambda item: item[1]["excess_loss"])
 # a continuation counts if the *original* prefix plus it is a sentence (the model repaired the noise in its head).
 
 # %%
-noisy, noisy_card = part1.load_shipped(f"{SIZES['shipped']}/rope-noisy")
+noisy, noisy_card = part1.load_shipped(ctx, "rope-noisy")
 print(noisy_card["label"], "| data:", noisy_card["data"]["corrupt"])
-robust = part1.robustness({"clean pretraining": shipped, "noisy pretraining": noisy}, g_ship, SIZES["robust"])
+robust = part1.robustness({"clean pretraining": shipped, "noisy pretraining (p=0.3)": noisy}, g_ship, S.robust)
 part1.plot_robustness(robust)
 plt.show()
 for name, per_t in robust["models"].items():
@@ -657,3 +656,15 @@ for name, per_t in robust["models"].items():
 # Rerun everything headless, with figures and a manifest: `python -m plmkit reproduce cfg --profile cpu --out runs/cfg`.
 # Retrain the shipped checkpoints: `python -m plmkit reproduce cfg-pretrain --profile cpu --out runs/cfg-pretrain`
 # (about an hour per checkpoint on a CPU).
+#
+# ### The targets table
+# Every lab ends with the same table: each of Part 1's claims that this run measured, the threshold it was expected to
+# reach at this scale, and whether it did. A missed row stays in the table with its reason; it is a result too.
+# (`ci` trains for seconds, so there the table only shows that every number was computed.)
+
+# %%
+scratch = part1.ScratchRun(g_train, model, history, refs, cut0, cutk, kl3, div)
+checkpoint = part1.CheckpointRun(f"{S.shipped}/rope", card, g_ship, ship_cut0, ship_cutk, ship_kl, probes, stats,
+                                 control_stats, intervals)
+metrics = part1.lab_metrics(ctx, scratch, checkpoint, positions, robust)
+print(targets.format_table(part1.check_targets(metrics, ctx.profile)))

@@ -45,14 +45,17 @@ if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preins
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "plmkit @ git+https://github.com/plmkit/plmkit"], check=True)
 
+from dataclasses import asdict
+
 import numpy as np
 import torch
 
-from plmkit import checks, profiles
+from plmkit import checks
 from plmkit.data import bios
-from plmkit.experiments import knowledge as K
+from plmkit.experiments import knowledge, targets
+from plmkit.experiments.common import RunContext, start_lab
 
-PROFILE = profiles.start_lab()
+ctx = start_lab()  # the lab's run context: profile, seed, device; every experiment below takes it
 
 # %% [markdown]
 # ### Profiles: what each size can show
@@ -70,10 +73,9 @@ PROFILE = profiles.start_lab()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name in ("ci", "cpu", "gpu"):
-    print(f"{name:>4}: {K.EXPERIMENTS[name]['n_people']} people, {K.EXPERIMENTS[name]['exposures']} exposures, "
-          f"augmentations {', '.join(K.EXPERIMENTS[name]['augmentations'])}")
-    print(f"      model/optimiser: {K.SIZES[name]}")
+for name, row in knowledge.SETTINGS.items():
+    print(f"{name:>4}: {row.n_people} people, {row.exposures} exposures, augmentations {', '.join(row.augmentations)}")
+    print(f"      model/optimiser: {asdict(row.sizes)}")
 
 # %% [markdown]
 # ## 1. A world of biographies
@@ -85,7 +87,7 @@ for name in ("ci", "cpu", "gpu"):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cpu_world = K.make_world("cpu")
+cpu_world = knowledge.make_world(RunContext(profile="cpu"))  # the cpu world, whatever this run's profile
 person = bios.sample_people(1, cpu_world.pools, seed=0)[0]
 print(person.full_name, person.values())
 for augmentation in ("single", "single+permute1", "multi5", "multi5+permute", "multi5+permute+fullname"):
@@ -110,7 +112,7 @@ for qa in bios.person_qas(person):
 import ipywidgets as widgets
 from IPython.display import HTML, display
 
-browse_data = K.make_bio_data(cpu_world, 300, "single")
+browse_data = knowledge.make_bio_data(cpu_world, 300, "single")
 trained_models: dict = {}  # filled in section 3
 
 
@@ -118,11 +120,12 @@ def show_person(index: int, augmentation: str) -> None:
     p = browse_data.people[index]
     entries = bios.render_bios([p], augmentation, cpu_world.templates, seed=1)[0]
     html = [f"<b>{p.full_name}</b> ({'P_train' if p.pid in browse_data.split.train else 'P_test'})<ol>"]
-    html += [f"<li>{K.entry_html(e)}</li>" for e in entries] + ["</ol><table><tr><th>question</th><th>answer</th>"]
+    html += [f"<li>{knowledge.entry_html(e)}</li>" for e in entries]
+    html += ["</ol><table><tr><th>question</th><th>answer</th>"]
     html[-1] += "".join(f"<th>{name}</th>" for name in trained_models) + "</tr>"
     for qa in bios.person_qas(p):
-        answers = "".join(f"<td>{' '.join(bios.cut_at_stop(K.generate_answers(m, cpu_world, [qa])[0]))}</td>"
-                          for m in trained_models.values())
+        said = [bios.cut_at_stop(knowledge.generate_answers(m, cpu_world, [qa])[0]) for m in trained_models.values()]
+        answers = "".join(f"<td>{' '.join(words)}</td>" for words in said)
         html.append(f"<tr><td>{qa.question}</td><td>{qa.answer}</td>{answers}</tr>")
     display(HTML("".join(html) + "</table>"))
 
@@ -212,10 +215,12 @@ checks.qa_split(make_qa_split)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cpu_base = K.baselines(cpu_world)
+cpu_base = knowledge.baselines(cpu_world)
+paper_pools = knowledge.make_world(RunContext(profile="gpu"))  # the gpu profile uses the paper's pools
 print("exact-match majority baseline per attribute (cpu pools):",
       {a: f"{100 * v:.1f}%" for a, v in cpu_base["per_attribute"].items()})
-print(f"six-attribute mean: {100 * cpu_base['mean']:.2f}%   (paper's pools: {100 * K.baselines(K.make_world('gpu'))['mean']:.2f}%)")
+print(f"six-attribute mean: {100 * cpu_base['mean']:.2f}%   "
+      f"(paper's pools: {100 * knowledge.baselines(paper_pools)['mean']:.2f}%)")
 print("first-token majority:", {a: f"{100 * v:.1f}%" for a, v in cpu_base["first_token"].items()})
 
 # %% [markdown]
@@ -231,13 +236,12 @@ print("first-token majority:", {a: f"{100 * v:.1f}%" for a, v in cpu_base["first
 # as run A; the pretraining learning rate is the lever that mattered most at this scale, see the notes at the end.)
 
 # %%
-world = K.make_world(PROFILE)
-exp = K.experiments(PROFILE)
-ctx = K.RunContext(profile=PROFILE)
+world = knowledge.make_world(ctx)
+settings = knowledge.settings(ctx)
 runs = {}
-for augmentation in exp["augmentations"]:
-    runs[augmentation] = K.run_augmentation(ctx, world, augmentation, exp["n_people"], exp["exposures"],
-                                            live_plot=True)
+for augmentation in settings.augmentations:
+    runs[augmentation] = knowledge.run_augmentation(ctx, world, augmentation, settings.n_people, settings.exposures,
+                                                    live_plot=True)
     m = runs[augmentation].metrics
     print(f"{augmentation}: pretrained {m['pretrain']['steps']} steps ({m['pretrain']['seconds']:.0f} s); BIO first-token "
           f"accuracy {m['bio_first_token']['train_people']:.1%}; QA accuracy P_train {m['qa_train_mean']:.1%}, "
@@ -250,8 +254,8 @@ for augmentation in exp["augmentations"]:
 
 # %%
 metrics = {a: r.metrics for a, r in runs.items()}
-K.plot_augmentations(metrics, world);
-K.plot_attribute_heatmap(metrics, world);
+knowledge.plot_augmentations(metrics, world);
+knowledge.plot_attribute_heatmap(metrics, world);
 
 # %% [markdown]
 # **What it means.** The `single` model stored each fact *for its biography*, as a continuation of the text before
@@ -281,8 +285,8 @@ if world.profile == "cpu":  # the browser shows cpu-world people; other profiles
 # nothing. The paper also trains a rank-2 update of the embeddings and reads whole values.)
 
 # %%
-p_probes = {name: K.p_probe(runs[name].model, world, runs[name].data, PROFILE) for name in exp["probe_runs"]}
-K.plot_p_probes(p_probes);
+p_probes = {name: knowledge.p_probe(ctx, runs[name].model, world, runs[name].data) for name in settings.probe_runs}
+knowledge.plot_p_probes(p_probes);
 
 # %% [markdown]
 # **What it means.** Run A's map is a diagonal: each attribute is readable (near 100%) only at its own position, and
@@ -364,26 +368,26 @@ checks.q_probe(train_q_probe)
 # %%
 import copy
 
-run_b = runs[exp["augmentations"][-1]]
+run_b = runs[settings.augmentations[-1]]
 train_people, test_people = run_b.data.group("train"), run_b.data.group("test")
 queries = lambda people: torch.as_tensor(np.stack([bios.encode_name_query(p, world.tokenizer) for p in people]))  # noqa: E731
-company = lambda people: K.probe_targets(world, people)["company"]  # noqa: E731
-n_company = len(K.first_token_classes(world, "company"))
+company = lambda people: knowledge.probe_targets(world, people)["company"]  # noqa: E731
+n_company = len(knowledge.first_token_classes(world, "company"))
 try:
     predict = train_q_probe(copy.deepcopy(run_b.model), queries(train_people), company(train_people), n_company,
-                            rank=K.settings(PROFILE)["qprobe_rank"], steps=K.settings(PROFILE)["qprobe_steps"],
-                            head_init=K.unembedding_init(run_b.model, world, "company"))
+                            rank=settings.qprobe_rank, steps=settings.qprobe_steps,
+                            head_init=knowledge.unembedding_init(run_b.model, world, "company"))
     with torch.no_grad():
         mine = (predict(queries(test_people)) == company(test_people)).float().mean().item()
     print(f"your Q-probe, company on P_test: {mine:.1%}")
 except NotImplementedError:
     print("(finish exercise 3 to run your probe here)")
 
-q_probes = {name: K.q_probe(runs[name].model, world, runs[name].data, PROFILE) for name in exp["probe_runs"]}
+q_probes = {name: knowledge.q_probe(ctx, runs[name].model, world, runs[name].data) for name in settings.probe_runs}
 for name, result in q_probes.items():
     print(f"kit Q-probe, {name}: company {result['test']['company']:.1%}, mean over attributes {result['mean']:.1%}"
           f"  |  QA accuracy {runs[name].metrics['qa_test_mean']:.1%}")
-K.plot_q_probes(q_probes, world);
+knowledge.plot_q_probes(q_probes, world);
 
 # %% [markdown]
 # **What it means.** For `single`, the name alone carries little beyond the baselines (the birth month is the
@@ -413,12 +417,11 @@ K.plot_q_probes(q_probes, world);
 
 # %%
 USE_SHIPPED = True
-cel = exp["celebrities"]
-celebrities = K.run_celebrities(ctx, world, **cel, shipped=USE_SHIPPED)
+celebrities = knowledge.run_celebrities(ctx, world, settings.celebrities, shipped=USE_SHIPPED)
 print(f"minority alone: {celebrities['minority_alone']:.1%}   minority with celebrities: "
       f"{celebrities['minority_with_celebrities']:.1%}   (gain {celebrities['gain_points']:+.1f} points)   "
       f"held-out celebrities: {celebrities['celebrities_held_out']:.1%}")
-K.plot_celebrities(celebrities);
+knowledge.plot_celebrities(celebrities);
 
 # %% [markdown]
 # ## 6. Mixed training: studying for the test
@@ -429,11 +432,10 @@ K.plot_celebrities(celebrities);
 # (out-of-distribution) people.
 
 # %%
-mix = exp["mixed"]
-mixed_metrics, mixed_history = K.run_mixed(ctx, world, **mix, shipped=USE_SHIPPED)
+mixed_metrics, mixed_history = knowledge.run_mixed(ctx, world, settings.mixed, shipped=USE_SHIPPED)
 print(f"mixed training on single: P_test QA accuracy {mixed_metrics['qa_test_mean']:.1%} "
       f"(pretrain + fine-tune on single: {runs['single'].metrics['qa_test_mean']:.1%})")
-K.plot_mixed_training(mixed_history, mixed_metrics["qa_test_mean"]);
+knowledge.plot_mixed_training(mixed_history, mixed_metrics["qa_test_mean"]);
 
 # %% [markdown]
 # **What it means.** The paper finds that the model first learns the P_train QAs, then their biographies, and only
@@ -451,7 +453,7 @@ K.plot_mixed_training(mixed_history, mixed_metrics["qa_test_mean"]);
 #   like QA, and the direction of the celebrity and mixed-training effects. Its numbers are not the paper's levels: a
 #   2-layer, 0.5M-parameter model with 300 people cannot reach 96.6%, the probes read moderate accuracies where the
 #   paper reads ~100%, and run-to-run spread is about +-10 points. The printed numbers above are from this run;
-#   the targets the kit checks (`K.check_targets`) are listed below.
+#   the targets the kit checks (`knowledge.check_targets`) are listed below, each with its measured value.
 # * `gpu` (about an hour on a T4) runs six augmentation rows (the paper's rank order), whole-attribute probes and
 #   larger celebrity and mixed runs on 2,000 people.
 #
@@ -464,6 +466,5 @@ K.plot_mixed_training(mixed_history, mixed_metrics["qa_test_mean"]);
 # `python -m plmkit reproduce knowledge --profile cpu --out runs/knowledge`.
 
 # %%
-summary = {"profile": PROFILE, "augmentations": metrics, "celebrities": celebrities, "mixed": mixed_metrics}
-for target, met in K.check_targets(summary).items():
-    print(f"{'met    ' if met else 'NOT MET'}  {target}")
+summary = {"augmentations": metrics, "celebrities": celebrities, "mixed": mixed_metrics}
+print(targets.format_table(knowledge.check_targets(summary, ctx.profile)))

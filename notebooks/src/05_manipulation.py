@@ -44,12 +44,12 @@ if "google.colab" in sys.modules:  # Colab: install only plmkit, keep the preins
 import numpy as np
 import torch
 
-from plmkit import checks, profiles
+from plmkit import checks
 from plmkit.data import bios
-from plmkit.experiments import knowledge as K
-from plmkit.experiments import manipulation as M
+from plmkit.experiments import manipulation, targets
+from plmkit.experiments.common import RunContext, start_lab
 
-PROFILE = profiles.start_lab()
+ctx = start_lab()  # the lab's run context: profile, seed, device; every experiment below takes it
 
 # %% [markdown]
 # ### Profiles: what each size can show
@@ -62,10 +62,9 @@ PROFILE = profiles.start_lab()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name in ("ci", "cpu", "gpu"):
-    e = M.EXPERIMENTS[name]
-    print(f"{name:>4}: F {e['n_forward']} + R {e['n_reverse']} people, {e['exposures']} exposures, "
-          f"{e['train_pairs']} training pairs; tasks {', '.join(e['tasks'])}")
+for name, row in manipulation.SETTINGS.items():
+    print(f"{name:>4}: F {row.n_forward} + R {row.n_reverse} people, {row.exposures} exposures, "
+          f"{row.train_pairs} training pairs; tasks {', '.join(row.tasks)}")
 
 # %% [markdown]
 # ## 1. The tasks
@@ -76,7 +75,7 @@ for name in ("ci", "cpu", "gpu"):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cpu_world = K.make_world("cpu")
+cpu_world = manipulation.make_world(RunContext(profile="cpu"))  # the cpu world, whatever this run's profile
 people = bios.sample_people(2, cpu_world.pools, seed=0)
 for task in ("month_mod2", "month_mod12", "major_mod5", "birth_year"):
     for mode in (("direct", "hint") if bios.get_task(task).hint else (None,)):
@@ -87,7 +86,7 @@ print(bios.person_examples("all_to_first", people[:1])[0].text)
 
 # %% [markdown]
 # ### One pretraining run, two groups
-# To keep the `cpu` budget, one model is pretrained on two disjoint groups of people [kit design, spec 4.7]:
+# To keep the `cpu` budget, one model is pretrained on two disjoint groups of people (a kit design):
 # * **F (forward)**, `multi5+permute`: the extractable format of lab 04; used for every task.
 # * **R (reversed)**, `multi5+permute+reverse6`: the facts first ("The person ..."), the name in a final sentence.
 #   Used only as the inverse-search control.
@@ -106,13 +105,12 @@ for augmentation in ("multi5+permute", "multi5+permute+reverse6"):
 # Both groups' biographies are shuffled together; every person gets the same number of exposures.
 
 # %%
-world = K.make_world(PROFILE)
-exp = M.experiments(PROFILE)
-ctx = K.RunContext(profile=PROFILE)
-data = M.make_data(world, exp["n_forward"], exp["n_reverse"])
-model, history = M.pretrain(ctx, world, data, exp["exposures"], live_plot=True)
-forward_bio = K.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.forward]))
-reverse_bio = K.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.reverse]))
+world = manipulation.make_world(ctx)
+settings = manipulation.settings(ctx)
+data = manipulation.make_data(world, settings.n_forward, settings.n_reverse, ctx.seed)
+model, history = manipulation.pretrain(ctx, world, data, settings.exposures, live_plot=True)
+forward_bio = manipulation.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.forward]))
+reverse_bio = manipulation.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.reverse]))
 print(f"{history.steps} steps in {history.seconds:.0f} s; BIO first-token accuracy: F {forward_bio['first_token_mean']:.1%}, "
       f"R {reverse_bio['first_token_mean']:.1%}")
 
@@ -134,19 +132,21 @@ def show_person(group: str, index: int) -> None:
     split = data.design.forward_split if group == "F (forward)" else data.design.reverse_split
     entries = data.bio.entries_of([p.pid])
     html = [f"<b>{p.full_name}</b> ({'train' if p.pid in split.train else 'test'} person)<ol>"]
-    html += [f"<li>{K.entry_html(e)}</li>" for e in entries] + ["</ol><table><tr><th>question</th><th>answer</th>"]
+    html += [f"<li>{manipulation.entry_html(e)}</li>" for e in entries]
+    html += ["</ol><table><tr><th>question</th><th>answer</th>"]
     html[-1] += "".join(f"<th>{name}</th>" for name in answer_models) + "</tr>"
-    questions = [bios.person_examples(t, [p], mode="direct")[0] for t in exp["tasks"] if bios.get_task(t).arity == 1
-                 and bios.get_task(t).hint] + [bios.person_examples(t, [p])[0] for t in M.INVERSE_TASKS]
+    questions = [bios.person_examples(t, [p], mode="direct")[0] for t in settings.tasks
+                 if bios.get_task(t).arity == 1 and bios.get_task(t).hint]
+    questions += [bios.person_examples(t, [p])[0] for t in manipulation.INVERSE_TASKS]
     for qa in questions:
-        cells = "".join(f"<td>{' '.join(K.generate_answers(m, world, [qa])[0]).replace('<eos>', '')}</td>"
-                        for m in answer_models.values())
+        said = [manipulation.generate_answers(m, world, [qa])[0] for m in answer_models.values()]
+        cells = "".join(f"<td>{' '.join(words).replace('<eos>', '')}</td>" for words in said)
         html.append(f"<tr><td>{qa.prompt}</td><td>{qa.completion}</td>{cells}</tr>")
     display(HTML("".join(html) + "</table>"))
 
 
 widgets.interact(show_person, group=widgets.ToggleButtons(options=["F (forward)", "R (reversed)"]),
-                 index=widgets.IntSlider(0, 0, max(exp["n_forward"], exp["n_reverse"]) - 1));
+                 index=widgets.IntSlider(0, 0, max(settings.n_forward, settings.n_reverse) - 1));
 
 # %% [markdown]
 # ## 3. Classification and comparison, without and with hints
@@ -192,20 +192,20 @@ checks.hint_prediction(predicted_accuracy)
 # %%
 task_results = {}
 for with_hints in (False, True):
-    tuned, _ = M.finetune_tasks(ctx, world, model, data, with_hints)
+    tuned, _ = manipulation.finetune_tasks(ctx, world, model, data, with_hints)
     key = "with_hint" if with_hints else "without_hint"
-    task_results[key] = M.evaluate_tasks(tuned, world, data, exp["tasks"], exp["test_pairs"])
+    task_results[key] = manipulation.evaluate_tasks(ctx, tuned, world, data)
     answer_models[f"trained {key.replace('_', ' ')}"] = tuned
 
 print(f"{'task':<13}{'chance':>8}{'w/o hint':>10}{'hint-trained':>14}{'with hint':>11}{'hint acc':>10}{'predicted':>11}")
-for task in exp["tasks"]:
+for task in settings.tasks:
     a, b = task_results["without_hint"][task], task_results["with_hint"][task]
     if "accuracy_direct" not in a:  # retrieval: one answer mode
         print(f"{task:<13}{a['chance']:>8.1%}{a['accuracy']:>10.1%}{b['accuracy']:>14.1%}")
         continue
     print(f"{task:<13}{a['chance']:>8.1%}{a['accuracy_direct']:>10.1%}{b['accuracy_direct']:>14.1%}"
           f"{b['accuracy_hint']:>11.1%}{b['hint_accuracy']:>10.1%}{b['predicted_with_hint']:>11.1%}")
-M.plot_tasks(task_results["without_hint"], task_results["with_hint"]);
+manipulation.plot_tasks(task_results["without_hint"], task_results["with_hint"]);
 
 # %% [markdown]
 # **How to read it.** "hint acc" is how often the model writes the right month or major for a test person: its
@@ -264,12 +264,12 @@ checks.reversed_bio(reverse_bio)
 # people; then the test on the held-out people of each group:
 
 # %%
-inverse_models, _ = M.finetune_inverse(ctx, world, model, data)
+inverse_models, _ = manipulation.finetune_inverse(ctx, world, model, data)
 answer_models["inverse search, F LoRA"] = inverse_models["forward"]
 answer_models["inverse search, R LoRA"] = inverse_models["reverse"]
-inverse = M.evaluate_inverse(inverse_models, world, data)
+inverse = manipulation.evaluate_inverse(inverse_models, world, data)
 for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
-    print(f"{group:<14}" + "  ".join(f"{t}: {inverse[group][t]:6.1%}" for t in M.INVERSE_TASKS))
+    print(f"{group:<14}" + "  ".join(f"{t}: {inverse[group][t]:6.1%}" for t in manipulation.INVERSE_TASKS))
 print(f"chance: first name {inverse['chance']['all_to_first']:.1%}; one-sided binomial p-value of R_test > F_test "
       f"(first name): {inverse['p_value_reverse_above_forward']:.2g}")
 
@@ -285,10 +285,10 @@ print(f"chance: first name {inverse['chance']['all_to_first']:.1%}; one-sided bi
 
 # %%
 print(bios.inverse_statement(data.reverse("test")[0]), "->", data.reverse("test")[0].first)
-inverse["completion_probe"] = M.completion_probe(model, world, data)
+inverse["completion_probe"] = manipulation.completion_probe(model, world, data)
 for group, share in inverse["completion_probe"].items():
     print(f"{group:<14}first name predicted next: {share:6.1%}")
-M.plot_inverse(inverse);
+manipulation.plot_inverse(inverse);
 
 # %% [markdown]
 # The link from facts to name *is* stored for the reversed group (far above chance, with no fine-tuning), and is not
@@ -313,5 +313,4 @@ M.plot_inverse(inverse);
 
 # %%
 summary = {"tasks": task_results, "inverse_search": inverse}
-for target, met in M.check_targets(summary).items():
-    print(f"{'met    ' if met else 'NOT MET'}  {target}")
+print(targets.format_table(manipulation.check_targets(summary, ctx.profile)))

@@ -11,4 +11,5 @@ One module per lab; each adds one import line below.
 from .base import ExerciseNotDone, checker  # noqa: F401
 from .tour import causal_mask, linear_probe, rotary  # noqa: F401  (lab 00)
 from .cfg import boundary_probe, cfg_membership, cfg_sampler, excess_attention  # noqa: F401  (lab 01)
-from .knowledge import hint_prediction, permute_augmentation, q_probe, qa_split, reversed_bio  # noqa: F401  (labs 04, 05)
+from .knowledge import permute_augmentation, q_probe, qa_split  # noqa: F401  (lab 04)
+from .manipulation import hint_prediction, reversed_bio  # noqa: F401  (lab 05)

@@ -11,7 +11,7 @@ from .base import _assert_close, checker
 
 SAMPLER_GRAMMAR = "cfg3f-d2"  # small enough to enumerate: exact sentence probabilities
 SAMPLER_DRAWS = 4000
-SAMPLER_MAX_TV = 0.12  # a correct sampler stays below ~0.08 at 4000 draws (tests/test_cfg_experiments.py)
+SAMPLER_MAX_TV = 0.12  # a correct sampler stays below ~0.08 at 4000 draws (tests/test_checks_cfg.py)
 
 
 def _grammar(name: str):

@@ -1,7 +1,6 @@
-"""Checkers of labs 04 (Part 3.1, knowledge storage and extraction) and 05 (Part 3.2, manipulation)."""
+"""Checkers of lab 04 (Part 3.1, knowledge storage and extraction)."""
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Callable
 
@@ -10,22 +9,22 @@ import torch
 
 from .base import checker
 
-# A person written two ways per sentence, used by the permute and reverse checkers. The values are
-# distinct words so that a checker can find each sentence in the student's output.
-_VALUES = ("October 2, 1996", "Princeton, NJ", "Massachusetts Institute of Technology", "Communications",
-           "Meta Platforms", "Menlo Park, CA")
-_NAME = "Anya Briar Forger"
+# A person written two ways per sentence, used by the permute checker here and the reverse checker of lab 05.
+# The values are distinct words so that a checker can find each sentence in the student's output.
+VALUES = ("October 2, 1996", "Princeton, NJ", "Massachusetts Institute of Technology", "Communications",
+          "Meta Platforms", "Menlo Park, CA")
+NAME = "Anya Briar Forger"
 _PREDICATES = ("was born on {}.", "grew up in {}.", "studied at {}.", "majored in {}.", "worked for {}.",
                "worked in {}.")
 
 
-def _sentences(subject: str) -> list[str]:
-    return [f"{subject} {p.format(v)}" for p, v in zip(_PREDICATES, _VALUES)]
+def person_sentences(subject: str) -> list[str]:
+    """The person's six sentences with ``subject`` (the name, a pronoun, "The person")."""
+    return [f"{subject} {p.format(v)}" for p, v in zip(_PREDICATES, VALUES)]
 
 
-def _split_sentences(text: str) -> list[str]:
-    parts = [p.strip() for p in text.replace(". ", ".\n").split("\n") if p.strip()]
-    return parts
+def split_sentences(text: str) -> list[str]:
+    return [p.strip() for p in text.replace(". ", ".\n").split("\n") if p.strip()]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -33,15 +32,15 @@ def _split_sentences(text: str) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 @checker("permute augmentation")
 def permute_augmentation(fn: Callable) -> None:
-    pairs = list(zip(_sentences(_NAME), _sentences("She")))
-    with_name, with_pronoun = _sentences(_NAME), _sentences("She")
+    pairs = list(zip(person_sentences(NAME), person_sentences("She")))
+    with_name, with_pronoun = person_sentences(NAME), person_sentences("She")
     entries = fn(pairs, 5, np.random.default_rng(0))
     assert isinstance(entries, list) and len(entries) == 5, \
         f"permute_entries(pairs, 5, rng) should return a list of 5 entries (strings), got {type(entries).__name__} " \
         f"of length {len(entries) if hasattr(entries, '__len__') else '?'}"
     for entry in entries:
         assert isinstance(entry, str), f"each entry should be one string, got {type(entry).__name__}"
-        sentences = _split_sentences(entry)
+        sentences = split_sentences(entry)
         assert len(sentences) == 6, f"an entry needs all six sentences, got {len(sentences)}: {entry!r}"
         which = []
         for k, sentence in enumerate(sentences):
@@ -56,18 +55,18 @@ def permute_augmentation(fn: Callable) -> None:
                 raise AssertionError(f"{sentence!r} is not one of the person's six sentences")
             which.append(form.index(sentence))
         assert sorted(which) == list(range(6)), f"an entry must use each of the six sentences once, got order {which}"
-    orders = {tuple(_split_sentences(e)) for e in entries}
+    orders = {tuple(split_sentences(e)) for e in entries}
     assert len(orders) > 1, "all 5 copies have the same order: each copy needs its own random shuffle"
     again = fn(pairs, 5, np.random.default_rng(0))
     assert again == entries, "the same rng seed must give the same entries: draw the orders from `rng` only"
     firsts = Counter()
     for entry in fn(pairs, 600, np.random.default_rng(1)):
-        firsts[with_name.index(_split_sentences(entry)[0])] += 1
+        firsts[with_name.index(split_sentences(entry)[0])] += 1
     assert len(firsts) == 6 and min(firsts.values()) > 60, \
         f"every sentence should come first about 1/6 of the time; counts by sentence {dict(sorted(firsts.items()))}"
     single = fn(pairs, 1, np.random.default_rng(2))
-    assert len(single) == 1 and _split_sentences(single[0]) != with_name or \
-        _split_sentences(fn(pairs, 1, np.random.default_rng(3))[0]) != with_name, \
+    assert len(single) == 1 and split_sentences(single[0]) != with_name or \
+        split_sentences(fn(pairs, 1, np.random.default_rng(3))[0]) != with_name, \
         "permute1 is one shuffled copy, not the original order"
 
 
@@ -147,46 +146,3 @@ def q_probe(fn: Callable) -> None:
         shuffled = shuffled_predict(test_x)
     chance = (shuffled == test_y).float().mean().item()
     assert chance < 0.5, f"trained on shuffled labels your probe still reaches {chance:.0%}: it must learn from its data"
-
-
-# ----------------------------------------------------------------------------------------------
-# Lab 05, exercise 1: the reversed-data fix
-# ----------------------------------------------------------------------------------------------
-@checker("reversed biography")
-def reversed_bio(fn: Callable) -> None:
-    pairs = list(zip(_sentences("The person"), _sentences("She")))
-    text = fn(pairs, _NAME)
-    assert isinstance(text, str), f"reverse_bio should return one string, got {type(text).__name__}"
-    assert text.count(_NAME) == 1, f"state the full name exactly once, got {text.count(_NAME)} times in {text!r}"
-    name_at = text.index(_NAME)
-    for value in _VALUES:
-        assert value in text, f"the attribute value {value!r} is missing from {text!r}"
-        assert text.index(value) < name_at, (f"{value!r} comes after the name: for inverse search every attribute "
-                                             "must be stated before the name, so that the name is predicted from them")
-    sentences = _split_sentences(text)
-    assert sentences[0].startswith("The person"), \
-        f"the first sentence must refer to the person without the name ('The person ...'), got {sentences[0]!r}"
-    assert all(s.startswith("She") for s in sentences[1:6]), \
-        "sentences 2-6 should use the pronoun, as in the forward biographies"
-    assert sentences[-1].endswith(f"{_NAME}.") and len(sentences) == 7, \
-        "end with one sentence that states the name, e.g. \"The person 's name is Anya Briar Forger.\""
-
-
-# ----------------------------------------------------------------------------------------------
-# Lab 05, exercise 2: what a hint predicts
-# ----------------------------------------------------------------------------------------------
-@checker("hint prediction")
-def hint_prediction(fn: Callable) -> None:
-    cases = [(0.91, 0.5, False, 0.955), (0.781, 1 / 12, True, 0.781 ** 2 + (1 - 0.781 ** 2) / 12), (1.0, 0.2, False, 1.0),
-             (0.0, 0.2, False, 0.2), (0.5, 0.5, True, 0.25 + 0.75 * 0.5)]
-    for h, c, pair, expected in cases:
-        got = fn(h, c, pair)
-        assert isinstance(got, (float, int)) or hasattr(got, "item"), f"return a number, got {type(got).__name__}"
-        got = float(got)
-        if math.isclose(got, expected, abs_tol=1e-6):
-            continue
-        if pair and math.isclose(got, h + (1 - h) * c, abs_tol=1e-6):
-            raise AssertionError("for a pair both hints must be right: the chance of that is h * h")
-        if math.isclose(got, h, abs_tol=1e-6):
-            raise AssertionError("a wrong hint still leaves a chance guess: add (1 - P[hints right]) * chance")
-        raise AssertionError(f"predicted_accuracy({h}, {c:.3f}, pair={pair}) = {got:.4f}, expected {expected:.4f}")

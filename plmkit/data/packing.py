@@ -241,3 +241,17 @@ class FixedDataset:
     def describe(self) -> dict:
         return {"kind": "fixed", "examples": len(self.examples), "context": self.context,
                 "batch_size": self.batch_size, "seed": self.seed, "shuffle": self.shuffle}
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
+    """Token rows of different lengths as one (N, longest) tensor, each row starting at position 0.
+
+    Probes, KL measurements and evaluations read every example from its own first token, so rows are
+    left-aligned and padded on the right (a causal model never looks at the padding it precedes).
+    """
+    if not len(rows):
+        raise ValueError("pad_rows needs at least one row")
+    out = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.as_tensor(np.asarray(row, dtype=np.int64))
+    return out

@@ -1,7 +1,8 @@
 """Experiments per part of the series. Notebooks and the command line both call these.
 
 Each part module exposes ``reproduce(ctx: RunContext) -> dict`` (the headless run behind
-``python -m plmkit reproduce <part>``) plus the smaller steps its notebook calls one by one.
+``python -m plmkit reproduce <part>``), ``check_targets(metrics, profile)`` (its targets table) and the
+smaller steps its notebook calls one by one. docs/adding_a_part.md describes the layout every part follows.
 """
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import importlib
 PARTS: dict[str, tuple[str, str]] = {
     "tour": ("plmkit.experiments.tour", "the method in miniature: a tiny GPT on nested brackets, probed for the hidden depth"),
     "cfg": ("plmkit.experiments.cfg", "Part 1: a GPT learns a deep context-free grammar; accuracy, KL, probes, attention, robustness"),
-    "cfg-pretrain": ("plmkit.experiments.cfg_pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
+    "cfg-pretrain": ("plmkit.experiments.cfg.pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
     "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),
     "manipulation": ("plmkit.experiments.manipulation", "Part 3.2: classify, compare and inverse-search stored knowledge, with and without hints"),
 }
+
+# Parts that (re)train the shipped checkpoints: an hour or more each on CPU, so `reproduce all` leaves them out.
+CHECKPOINT_TRAINERS = ("cfg-pretrain",)
 
 
 def load_part(name: str):

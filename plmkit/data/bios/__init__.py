@@ -11,8 +11,8 @@ Typical use::
     bio_pieces = bios.encode_entries([e for person in entries for e in person], tok)
     qa_pieces = bios.encode_qas(bios.qa_pairs(split.select(people, "train")), tok)
 
-The data files (pools, templates, paraphraser banks) live in ``data/bios/``; see the spec
-``part3_knowledge.md`` sections 2 and 4 for the definitions this package implements.
+The data files (pools, templates, paraphraser banks) live in ``data/bios/``. The biographies and QAs follow
+Part 3.1 [3.1 §2, App. A.1], the manipulation tasks Part 3.2 [3.2 §3-§5].
 """
 from plmkit.data.bios.manipulation import (
     DEFAULT_TASKS,

@@ -1,4 +1,4 @@
-"""Part 3.2 knowledge-manipulation data: retrieval, classification, comparison, inverse search (spec 4).
+"""Part 3.2 knowledge-manipulation data: retrieval, classification, comparison, inverse search [3.2 §3-§5].
 
 Every task turns one person (or an ordered pair of people) into a :class:`~plmkit.data.bios.qa.QAPair`.
 Classification and comparison tasks have two answer modes: ``direct`` (``question <direct> Answer: A.``)
@@ -15,7 +15,7 @@ Task names:
 * comparison (pairs): ``month_rank``, ``month_sub``, ``major_rank``, ``major_sub``, ``day_rank``, ``day_sub``
 * inverse search: ``{bdate,birth,three,four,all}_to_{first,full}``
 
-Baselines: :func:`chance_baseline` (the spec's "random guess" column), :func:`majority_baseline`
+Baselines: :func:`chance_baseline` (the paper's "random guess"), :func:`majority_baseline`
 (analytic, attributes uniform over the pools), ``qa.empirical_majority`` (on a concrete example set) and
 :func:`hint_predicted_accuracy` (Part 3.2 fn 15).
 """
@@ -99,7 +99,7 @@ def _day_hint(*people: Person) -> str:
     return "; ".join(str(p.birth_day) for p in people)
 
 
-_DUAL = {  # name: (question, first attribute, second attribute); questions as in Part 3.2 §3
+_DUAL = {  # name: (question, first attribute, second attribute); questions as in [3.2 §3]
     "dual_birth_city_company": ("Where was {a} born and which company did this this person work for?",
                                 "birth_city", "company"),
     "dual_company_birth_city": ("Which company did {a} work for and where was this person born?",
@@ -148,7 +148,7 @@ def _classification_task(name: str, question: str, key: Callable, label: Callabl
 
 def _month_mod_task(k: int) -> Task:
     name = f"month_mod{k}"
-    if k == 2:  # parity, asked as a Yes/No question (Part 3.2 §4)
+    if k == 2:  # parity, asked as a Yes/No question [3.2 §4]
         return _classification_task(name, "Was {a} born in an even month?", _month_of,
                                     lambda v: _yes_no(v % 2 == 0), _month_hint, (YES, NO))
     if k == 12:  # "rephrase": the month in numerics, 1..12
@@ -380,7 +380,7 @@ def answer_support(task_name: str, pools: PoolSet) -> set[str]:
     raise ValueError(f"{task_name}: answers are pool values (names, attributes), not a closed set")
 
 
-# --- Part 3.2 kit design: forward and reversed groups (spec 4.7) -----------------------------------------
+# --- Part 3.2 kit design: forward and reversed groups in one pretraining run -----------------------------
 @dataclass(frozen=True)
 class InverseSearchDesign:
     """Two disjoint groups pretrained together: F (forward text) and R (name after the attributes).

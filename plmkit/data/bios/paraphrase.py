@@ -1,4 +1,4 @@
-"""bioP: a rule-based stand-in for the paper's LLM-written bioR biographies (spec 2.7).
+"""bioP: a rule-based stand-in for the paper's LLM-written bioR biographies [3.1 App. A.2].
 
 No language model is run. bioP keeps the two properties of bioR that the papers' claims rest on:
 irregular phrasing and order, and irrelevant details that cost capacity. One entry is built as follows

@@ -3,9 +3,9 @@
 The pool files live in ``data/bios/`` (plain UTF-8, one entry per line, ``#`` comment lines). Their line
 order defines the entry ids and therefore the seeded draws, so the files are never re-sorted.
 
-Sizes follow Part 3.1 App. A.1 (spec 2.1): 400 first x 400 middle x 1000 last names, 200 birth cities,
+Sizes follow [3.1 App. A.1]: 400 first x 400 middle x 1000 last names, 200 birth cities,
 300 universities, 100 majors, 263 companies (36 of them in New York, NY), birth years 1900-2099, 12 months,
-days 1-28. The small profiles use the first k lines of each file (spec 6.0); the companies file interleaves
+days 1-28. The small profiles use the first k lines of each file (kit choice); the companies file interleaves
 its New York lines so that every prefix keeps about the 13.7% New York share.
 """
 from __future__ import annotations
@@ -18,14 +18,14 @@ from functools import lru_cache
 from plmkit.paths import data_path
 from plmkit.tokenizer import split_words
 
-# The six attributes in the fixed sentence order of a bioS entry (spec 2.3).
+# The six attributes in the fixed sentence order of a bioS entry [3.1 eq. 2.1, App. A.1].
 ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "company", "company_city")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 DAYS_PER_MONTH = 28  # every month has days 1..28, so any (month, day) pair is valid in any year
-FORBIDDEN_CHARS = ".;?:"  # they delimit answers and fields (spec 2.1)
+FORBIDDEN_CHARS = ".;?:"  # they delimit answers and fields
 
-# Pool sizes per profile (spec 6.0). "years" is an inclusive range; all other numbers are file prefixes.
+# Pool sizes per profile (kit choice). "years" is an inclusive range; all other numbers are file prefixes.
 PROFILE_POOL_SIZES: dict[str, dict] = {
     "ci": dict(first=10, middle=10, last=20, cities=10, universities=10, majors=8, companies=8, years=(1990, 2009)),
     "cpu": dict(first=100, middle=100, last=200, cities=60, universities=60, majors=30, companies=40,
@@ -138,7 +138,7 @@ class PoolSet:
 
 
 def information_bits(pools: PoolSet, n_pronouns: int = 2) -> dict[str, float]:
-    """Information content per person, recomputed for the given pools (spec 2.1, 5.3).
+    """Information content per person, recomputed for the given pools [3.1 App. A.1; 3.3 §2.2].
 
     Keys: one per attribute (company city carries 0 bits: the employer determines it), ``gender``
     (log2 of the number of pronouns), ``name`` (log2 N0, the bits *available* in the name space),
@@ -189,7 +189,7 @@ def load_full_pools() -> PoolSet:
 
 def subset_pools(full: PoolSet, *, first: int, middle: int, last: int, cities: int, universities: int,
                  majors: int, companies: int, years: tuple[int, int], profile: str = "custom") -> PoolSet:
-    """The first k entries of every pool (spec 2.1 "pool subsets"); years is an inclusive range."""
+    """The first k entries of every pool (kit choice for the small profiles); years is an inclusive range."""
     requested = dict(first=(first, full.first_names), middle=(middle, full.middle_names),
                      last=(last, full.last_names), cities=(cities, full.cities),
                      universities=(universities, full.universities), majors=(majors, full.majors),
@@ -227,7 +227,8 @@ def pools_for_profile(profile: str) -> PoolSet:
 
 
 def validate_pools(pools: PoolSet) -> None:
-    """Check the global pool rules of spec 2.1; raise ValueError naming the first violation."""
+    """Check the global pool rules (single-word, distinct, disjoint names; distinct values free of
+    ``FORBIDDEN_CHARS``; cities as ``City, ST``); raise ValueError naming the first violation."""
     name_pools = {"first": pools.first_names, "middle": pools.middle_names, "last": pools.last_names}
     for label, names in name_pools.items():
         bad = [n for n in names if not re.fullmatch(r"[A-Za-z]+", n)]

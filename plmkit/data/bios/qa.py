@@ -1,4 +1,4 @@
-"""QA data, QA metrics, baselines and the people splits of Part 3.1 (spec 2.8-2.10).
+"""QA data, QA metrics, baselines and the people splits of Part 3.1 [3.1 §2.1, §6].
 
 A QA entry is one line ``question Answer: value.``; at evaluation the prompt is the question plus
 ``Answer:`` and nothing else (never the biography). Part 3.2 reuses :class:`QAPair` with a mode token
@@ -20,7 +20,7 @@ from plmkit.data.bios.people import Person, sample_groups
 from plmkit.data.bios.pools import ATTRIBUTES, MONTHS, PoolSet, company_city_baseline
 from plmkit.tokenizer import split_words
 
-# The six extraction questions of Part 3.1 (spec 2.8); {name} is the full name.
+# The six extraction questions of Part 3.1 [3.1 §2]; {name} is the full name.
 QA_QUESTIONS = {
     "birth_date": "What is the birth date of {name}?",
     "birth_city": "What is the birth city of {name}?",
@@ -181,7 +181,8 @@ def first_token_accuracy(qas: Sequence[QAPair], predicted_first: Sequence[str]) 
 
 
 def generation_budget(qas: Sequence[QAPair]) -> int:
-    """Words to generate after ``Answer:``: the longest completion + 2 (spec 2.8's cap)."""
+    """Words to generate after ``Answer:``: the longest completion + 2 (kit choice: a small margin
+    beyond the longest answer and its closing ``.``)."""
     return max(len(split_words(qa.completion)) for qa in qas) + 2
 
 
@@ -265,8 +266,8 @@ def split_people(people: Sequence[Person] | Sequence[int], seed: int | np.random
 
 def check_no_test_leak(train_qas: Iterable[QAPair], test_people: Iterable[Person]) -> None:
     """Assert that no training QA concerns a P_test person, by id and by text (a test person's full name
-    must not occur in any training QA line, question or answer): spec section 8's "assert on the token
-    streams, not just the id lists"."""
+    must not occur in any training QA line, question or answer): checking the text as well as the id lists
+    catches a leak that the ids alone would hide."""
     test_people = list(test_people)
     test_ids = {p.pid for p in test_people}
     test_names = {p.full_name for p in test_people}
@@ -281,7 +282,7 @@ def _names_in(question: str, names: set[str]) -> list[str]:
     return [" ".join(words[i:i + 3]) for i in range(len(words) - 2) if " ".join(words[i:i + 3]) in names]
 
 
-# --- celebrities and minority (spec 2.10) ---------------------------------------------------------------
+# --- celebrities and minority [3.1 §6, App. G] ----------------------------------------------------------
 @dataclass(frozen=True)
 class CelebrityDesign:
     """Minority people (few, unaugmented bios) and celebrities (rich bios), disjoint.
@@ -325,5 +326,5 @@ def celebrity_design(n_minority: int, n_celebrities: int, pools: PoolSet, seed: 
 
 
 def group_exposure_report(exposures: Mapping[int, int], groups: Mapping[str, Iterable[int]]) -> dict[str, float]:
-    """Average exposures per person for each named group (spec 2.10 asks to report them per run)."""
+    """Average exposures per person for each named group, as one run actually delivered them."""
     return {name: float(np.mean([exposures.get(pid, 0) for pid in ids])) for name, ids in groups.items()}

@@ -1,4 +1,4 @@
-"""bioS rendering: templates, the augmentations of Part 3.1 and their combinations (spec 2.3-2.5).
+"""bioS rendering: templates, the augmentations of Part 3.1 and their combinations [3.1 App. A.1].
 
 A bioS entry is six sentences, one per attribute, normally in the fixed order birth date, birth city,
 university, major, company, company city. Only the first sentence names the person; the others use the
@@ -40,8 +40,9 @@ PAPER_TEMPLATE_COUNTS = {"birth_date": 46, "birth_city": 49, "university": 49, "
                          "company_city": 48}
 SHORT_TEMPLATE_COUNT = 8
 SUBJECT_MODES = ("name", "pronoun", "person")  # person = "the person" (reverse variants)
+_MODE_INDEX = {mode: i for i, mode in enumerate(SUBJECT_MODES)}
 REVERSE_CHOICES = (1, 2, 6)
-NAME_SENTENCE = "The person 's name is {name}."  # the 7th sentence of reverse6 (spec 2.5)
+NAME_SENTENCE = "The person 's name is {name}."  # the 7th sentence of reverse6 [3.2 §5, App. A.1.1]
 COUPLE_PAIRS = ((0, 1), (2, 3), (4, 5))  # (birth date, birth city) (university, major) (company, company city)
 
 # Pronoun forms, all lower case; a sentence's first letter is capitalised after filling.
@@ -78,7 +79,7 @@ def fill_placeholders(text: str, pronoun: str, subject: str | None) -> str:
 
 
 def check_template(text: str, attribute: str = "?") -> None:
-    """Enforce the template rules of spec 2.4; raise ValueError naming the broken rule."""
+    """Enforce the kit's template rules (checked below); raise ValueError naming the broken rule."""
     where = f"template {text!r} ({attribute})"
     unknown = [p for p in _PLACEHOLDER_RE.findall(text) if p not in TEMPLATE_PLACEHOLDERS]
     if unknown:
@@ -134,7 +135,7 @@ def as_template_set(templates: str | TemplateSet) -> TemplateSet:
 
 def value_collisions(template_set: TemplateSet, pools: PoolSet) -> list[tuple[str, str, str]]:
     """(attribute, template, value) triples where a template's own words contain a whole value of the same
-    attribute (spec 2.4 rule 3: a template must never state an accidental answer). Empty = fine."""
+    attribute (a template must never state an accidental answer). Empty = fine."""
     found = []
     for attribute in ATTRIBUTES:
         values = [tuple(split_words(v)) for v in pools.values(attribute)] if attribute != "birth_date" else []
@@ -147,7 +148,7 @@ def value_collisions(template_set: TemplateSet, pools: PoolSet) -> list[tuple[st
     return found
 
 
-# --- augmentation specs ------------------------------------------------------------------------------
+# --- augmentation strings ----------------------------------------------------------------------------
 AUGMENTATION_HELP = (
     "single | multiM (e.g. multi5) | coupleM (e.g. couple2) as the base (default single); modifiers "
     "permute (shuffle every entry; with single it means permute1), permuteP (single only: P shuffled copies, "
@@ -158,7 +159,7 @@ AUGMENTATION_HELP = (
 
 @dataclass(frozen=True)
 class Augmentation:
-    """A parsed augmentation spec (see the module docstring)."""
+    """A parsed augmentation string (see the module docstring)."""
 
     base: str = "single"  # single | multi | couple
     copies: int = 1  # entries per person: M for multi/couple, P for single+permuteP
@@ -318,26 +319,26 @@ class BioRenderer:
         compiled = self.compiled[person.pronoun]
         values = values if values is not None else [person.value(a) for a in ATTRIBUTES]
         name = person.full_name
+        name_len = len(name)
         sentences, spans = [], []
         pos, name_span = 0, None
         for k, a in enumerate(order):
             mode = modes[k]
-            head, mid, tail, name_first = compiled[a][template_ids[a]][SUBJECT_MODES.index(mode)]
+            head, mid, tail, name_first = compiled[a][template_ids[a]][_MODE_INDEX[mode]]
             value = values[a]
+            v_start = pos + len(head)
             if mode != "name":
                 sentence = head + value + tail
-                v_start = pos + len(head)
             elif name_first:
                 sentence = head + name + mid + value + tail
-                v_start = pos + len(head) + len(name) + len(mid)
                 if name_span is None:
-                    name_span = (pos + len(head), pos + len(head) + len(name))
+                    name_span = (v_start, v_start + name_len)
+                v_start += name_len + len(mid)
             else:
                 sentence = head + value + mid + name + tail
-                v_start = pos + len(head)
                 if name_span is None:
                     n_start = v_start + len(value) + len(mid)
-                    name_span = (n_start, n_start + len(name))
+                    name_span = (n_start, n_start + name_len)
             spans.append((ATTRIBUTES[a], v_start, v_start + len(value)))
             sentences.append(sentence)
             pos += len(sentence) + 1

@@ -1,4 +1,7 @@
-"""The closed word-level vocabulary of the biography data and the token-id helpers (spec 2.6).
+"""The closed word-level vocabulary of the biography data and the token-id helpers.
+
+Kit choice: a closed word-level tokenizer instead of the papers' GPT-2 one. Like GPT-2 it keeps every
+month and every year a single token, which the papers rely on [3.2 Res. 3 fn 14; 3.3 §7.1 fn 18].
 
 Ids are assigned in a fixed, documented order, so the same data config always gives the same ids:
 
@@ -84,7 +87,7 @@ def build_tokenizer(pools: PoolSet | str = "ci", templates: str | TemplateSet | 
     """The vocabulary of one data config (see the module docstring for the id order).
 
     ``pools`` is a PoolSet or a profile name; ``templates`` defaults to ``short`` for ci/cpu pools and
-    ``full`` for the full pools (spec 6.0). ``manipulation`` adds the Part 3.2 task words (keep it on
+    ``full`` for the full pools. ``manipulation`` adds the Part 3.2 task words (keep it on
     when a checkpoint will later be fine-tuned on them: a vocabulary cannot grow after pretraining).
     """
     if isinstance(pools, str):
@@ -100,7 +103,7 @@ def build_tokenizer(pools: PoolSet | str = "ci", templates: str | TemplateSet | 
 
 def require_same_vocabulary(data: WordTokenizer, checkpoint: WordTokenizer, data_name: str = "dataset",
                             checkpoint_name: str = "checkpoint") -> None:
-    """Raise ValueError naming both sides when two vocabularies differ (spec 2.6): ids would silently
+    """Raise ValueError naming both sides when two vocabularies differ: ids would silently
     mean different words."""
     if data == checkpoint:
         return
@@ -114,7 +117,7 @@ def require_same_vocabulary(data: WordTokenizer, checkpoint: WordTokenizer, data
 
 
 def default_template_set(pools: PoolSet) -> str:
-    """``full`` templates for the full (gpu) pools, ``short`` for the small profiles (spec 6.0)."""
+    """``full`` templates for the full (gpu) pools, ``short`` for the small profiles (kit choice)."""
     return "full" if pools.profile == "gpu" else "short"
 
 
@@ -157,7 +160,7 @@ def encode_prompt(qa: QAPair, tokenizer: WordTokenizer) -> np.ndarray:
 
 
 def encode_name_query(person: Person, tokenizer: WordTokenizer) -> np.ndarray:
-    """The Q-probe input ``<eos> First Middle Last <q>`` (spec 3.6): the name alone, no biography."""
+    """The Q-probe input ``<eos> First Middle Last <q>`` [3.1 §5.2]: the name alone, no biography."""
     return np.asarray(tokenizer.encode(["<eos>", person.first, person.middle, person.last, "<q>"]), dtype=np.int64)
 
 
@@ -165,7 +168,7 @@ def entry_token_spans(entry: BioEntry) -> list[tuple[str, int, int]]:
     """``(attribute, first token, end token)`` of each value in the entry's token sequence, in text order.
 
     The token before the first value token is the P-probe position; the first value token is where
-    BIO first-token accuracy is read (spec 2.8, 3.5).
+    BIO first-token accuracy is read [3.1 §3.1, §5.1].
     """
     out = []
     for attribute, start, end in entry.spans:

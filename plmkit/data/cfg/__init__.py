@@ -1,4 +1,4 @@
-"""Context-free grammars for Physics of Language Models Part 1 (spec ``part1_cfg.md``).
+"""Context-free grammars for Physics of Language Models Part 1 (Allen-Zhu & Li, arXiv 2305.13673).
 
 Typical use::
 
@@ -10,7 +10,8 @@ Typical use::
     floor = cfg.entropy_floor(g, n=200, rng=1)     # H* in nats per predicted token
 
 Ids: 0 ``<pad>``, 1..T terminals, T+1 ``<bos>`` (also the EOS target), T+2 ``<mask>``, T+3 ``<sep>``;
-``g.vocab_size == T + 4``. Every tool takes ``root=`` to work on a sub-grammar (spec 2.5).
+``g.vocab_size == T + 4``. Every tool takes ``root=`` to work on a sub-grammar: any NT of a layered grammar is the root of a
+smaller grammar with the same rules (``cfg3f-d3`` is cfg3f rooted three rewriting steps above the terminals).
 """
 from plmkit.data.cfg.brute import enumerate_sentences, next_symbol_table
 from plmkit.data.cfg.corrupt import corrupt, corrupt_prefix, flip_tokens, regrow_subtree
@@ -41,12 +42,12 @@ from plmkit.data.cfg.parser import ParseNode, accepts, count_parses, parse, tree
 from plmkit.data.cfg.sampler import (
     SentenceLabels,
     TreeLabels,
-    make_sample_fn,
     sample,
     sample_min_length,
     sample_stream,
     sample_tokens,
 )
+from plmkit.data.cfg.stream import make_sample_fn
 
 __all__ = [
     "GRAMMAR_NAMES", "Grammar", "load_grammar",

@@ -8,7 +8,7 @@
 ``--root`` overrides the root (an NT id or ``dK``). Lines that are not sentences (unknown tokens,
 specials, empty, too long) are ``invalid``, never an error. Exit codes: 0 ok, 2 bad option.
 
-The lead's ``plmkit/cli.py`` mounts this with ``add_arguments(cfg_parser)`` and ``main(args)``;
+``plmkit/cli.py`` mounts this with ``add_arguments(cfg_parser)`` and ``main(args)``;
 ``run_cli(argv)`` (or ``python -m plmkit.data.cfg.cli``) runs it alone.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Corrupted sentences for the robustness experiment (spec 7.6).
+"""Corrupted sentences for the robustness experiment: noise in the pretraining data makes a model
+robust to corrupted prompts [P1 abstract].
 
 ``kind="flip"``: with probability p a sentence is corrupted, and then each of its tokens is replaced
 independently with probability gamma by a uniformly chosen *different* terminal.
@@ -40,7 +41,7 @@ def flip_tokens(tokens: np.ndarray, flip: np.ndarray, num_terminals: int, rng: n
 def corrupt(sentences: Sequence[np.ndarray], p: float, gamma: float, rng: RngLike,
             g: Union[str, Grammar, None] = None, *, kind: str = "flip", num_terminals: Optional[int] = None,
             labels: Optional[TreeLabels] = None, root: RootLike = None, return_mask: bool = False):
-    """Corrupt each sentence with probability p (spec 7.6); returns new arrays, inputs untouched.
+    """Corrupt each sentence with probability p; returns new arrays, inputs untouched.
 
     ``flip`` needs the number of terminals: from ``g``, from ``num_terminals``, else 3 (cfg3 family).
     ``struct`` needs ``g`` and the sentences' ``labels`` (from ``sample(..., labels=True)``); gamma is
@@ -90,7 +91,7 @@ def regrow_subtree(g: Grammar, sentence: np.ndarray, labels, rng: np.random.Gene
 
 def corrupt_prefix(sentence: np.ndarray, k: int, gamma: float, rng: RngLike,
                    g: Union[str, Grammar, None] = None, *, num_terminals: Optional[int] = None) -> tuple[np.ndarray, int]:
-    """Flip each of the first k tokens with probability gamma, forcing at least one flip (spec 7.6).
+    """Flip each of the first k tokens with probability gamma, forcing at least one flip (a corrupted prompt).
 
     Returns (corrupted copy of the whole sentence, number of flips f). Tokens after k are unchanged.
     """

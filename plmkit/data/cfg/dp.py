@@ -1,4 +1,4 @@
-"""Exact next-token distributions by dynamic programming (spec 4.3), in log space.
+"""Exact next-token distributions by Part 1's two-step dynamic programming [P1 TMLR], in log space.
 
 Two passes over a string x (normally a fresh sentence, at least a prefix of one):
 
@@ -318,7 +318,7 @@ def sentence_log_prob(g: Union[str, Grammar], x, root: RootLike = None) -> float
 
 
 def first_error(g: Union[str, Grammar], x, root: RootLike = None) -> Optional[int]:
-    """Where x stops being grammatical (spec 4.2), as a count of tokens.
+    """Where x stops being grammatical, as a count of tokens.
 
     Returns the smallest k such that x_1..x_k is a prefix of no sentence (a token outside 1..T counts
     as an error at its position); ``len(x) + 1`` when every prefix is viable but x itself is not a

@@ -1,4 +1,4 @@
-"""Entropy floor per token (spec 4.4) and KL along true sentences (spec 4.5).
+"""Entropy floor per token and KL along true sentences, both from the exact DP [P1 TMLR; P4.1 Fig. 27].
 
 H* = E[-ln P(x)] / E[n(x) + 1] nats per predicted token, the +1 being the final EOS (``<bos>``)
 prediction. No model can have a lower mean cross-entropy on sentence-aligned sequences; a model's
@@ -67,7 +67,7 @@ class EntropyFloor:
 
 def entropy_floor(g: Union[str, Grammar], n: int = 200, rng: RngLike = 0, root: RootLike = None,
                   sentences: Optional[Sequence[np.ndarray]] = None) -> EntropyFloor:
-    """Estimate H* from n fresh sentences (or the given ones) with the exact DP of spec 4.3."""
+    """Estimate H* from n fresh sentences (or the given ones) with the exact DP of ``prefix_dp``."""
     grammar, root_id = resolve(g, root)
     if sentences is None:
         sentences = sample(grammar, n, as_rng(rng), root_id)
@@ -89,7 +89,7 @@ def entropy_floor(g: Union[str, Grammar], n: int = 200, rng: RngLike = 0, root: 
                         float(predictions.mean() - 1), float(np.log(grammar.num_terminals + 1)))
 
 
-# --- KL along a sentence (spec 4.5) ---------------------------------------------------------------------
+# --- KL along a sentence ---------------------------------------------------------------------------------
 def model_rows(probs: np.ndarray, g: Union[str, Grammar]) -> np.ndarray:
     """Model softmax over the full vocabulary (n+1, vocab) -> (n+1, T+1) rows over (EOS, 1..T).
 
@@ -109,7 +109,7 @@ def _smoothed_log(rows: np.ndarray, eps: float) -> np.ndarray:
 
 
 def kl_along_sentence(p_rows: np.ndarray, q_rows: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Per-row KL(p || q) in nats, spec 4.5: weights are the raw p, the logs use eps-smoothed p and q.
+    """Per-row KL(p || q) in nats: weights are the raw p, the logs use eps-smoothed p and q.
 
     ``p_rows``: the DP rows (n+1, T+1); ``q_rows``: the model's rows over the same outcomes (see
     :func:`model_rows`). The sentence KL is the mean of the returned vector.

@@ -1,9 +1,9 @@
 """Layered context-free grammars of the cfg3 family: loading, validation and derived tables.
 
 A grammar has levels 0..D. Level 0 holds the root, level D holds the terminals 1..T, and every rule
-of a level-l non-terminal (NT) lists 2 or 3 symbols of level l+1 (spec part1_cfg.md, section 2).
+of a level-l non-terminal (NT) lists 2 or 3 symbols of level l+1 [P4.1 §2.1, App. A.5].
 
-Symbol ids (spec 2.2)::
+Symbol ids (kit choice: one small vocabulary shared by data, model and tools)::
 
     0            <pad>
     1..T         terminals
@@ -94,7 +94,7 @@ class Grammar:
 
     @classmethod
     def from_text(cls, text: str, source: str = "<text>") -> "Grammar":
-        """Parse and validate the rule-file format of spec 2.3."""
+        """Parse and validate a rule file: a header line, then one ``A -> r1 | r2 | ...`` line per NT."""
         lines = text.splitlines()
         header = next((ln for ln in lines if ln.strip()), "")
         match = _HEADER_RE.match(header.strip())
@@ -120,7 +120,7 @@ class Grammar:
         return grammar
 
     def with_root(self, root: RootLike) -> "Grammar":
-        """The same rules with another default root (G@A of spec 2.5)."""
+        """The same rules with another default root: the sub-grammar G@A, whose sentences are the strings A derives."""
         new_root = self.resolve_root(root)
         base = re.sub(r"(-d\d+|@\d+)$", "", self.name)  # drop an earlier preset suffix
         return Grammar(name=f"{base}@{new_root}", depth=self.depth, level_sizes=self.level_sizes,
@@ -160,7 +160,7 @@ class Grammar:
         return self.vocab_size + sum(self.level_sizes[:-1])
 
     def first_id(self, level: int) -> int:
-        """Smallest id of a level: 1 for the terminals, else counted up from T+4 (spec 2.2)."""
+        """Smallest id of a level: 1 for the terminals, else counted up from T+4, lowest NT level first."""
         if level == self.depth:
             return 1
         return self.vocab_size + sum(self.level_sizes[level + 1:self.depth])

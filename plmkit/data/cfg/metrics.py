@@ -1,4 +1,4 @@
-"""Scoring generated sentences: validity (spec 4.6) and diversity (spec 4.7). Model-agnostic.
+"""Scoring generated sentences: validity [P4.1 App. A.5] and diversity [P1 abstract]. Model-agnostic.
 
 A generation is the list of token ids a model emitted after its prompt. It is **valid** iff it stopped
 with ``<bos>``, emitted no special token before that, and prompt + completion is accepted by the parser
@@ -129,7 +129,8 @@ def score_generations(g: Union[str, Grammar], prompts, generations: Sequence, ro
                       workers: Optional[int] = None, first_errors: bool = False) -> GenerationScores:
     """Judge many generations. ``prompts``: one prompt for all (e.g. ``[<bos>]`` for cut0) or one per
     generation. ``workers``: processes (default: the free cores); small batches run in-process.
-    ``first_errors``: also locate the first error of every invalid generation (slower; spec 4.6).
+    ``first_errors``: also locate the first error of every invalid generation (slower; a diagnostic
+    beside the all-or-nothing validity).
     """
     grammar, root_id = resolve(g, root)
     prompt_list = _expand_prompts(prompts, len(generations), grammar.bos_id)

@@ -1,4 +1,4 @@
-"""The n-gram ladder (spec 4.4): add-alpha smoothed n-gram models with context 0..K tokens.
+"""The n-gram ladder (a kit baseline): add-alpha smoothed n-gram models with context 0..K tokens.
 
 Fit on a packed token stream ``<bos> s1 <bos> s2 ...`` and report the held-out cross-entropy per
 context length. A model whose loss drops below the best rung uses structure that no short-context

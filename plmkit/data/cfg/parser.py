@@ -1,4 +1,4 @@
-"""Membership parser for layered CFGs (spec 4.1): accept, count parse trees, return one tree.
+"""Membership parser for layered CFGs: accept, count parse trees, return one tree.
 
 Chart layout. For every NT A the chart holds a bit matrix ``E[A]`` of shape (n+1, W) in uint64 words:
 bit j of row i is set iff A derives x[i:j]. Because the grammar is layered, the charts are filled one
@@ -67,7 +67,10 @@ def _wildcard_mask(wildcard: Optional[Iterable[int]], n: int) -> Optional[np.nda
 
 
 def _quick_reject(g: Grammar, root: int, x, wildcard) -> Optional[tuple[np.ndarray, Optional[np.ndarray]]]:
-    """(tokens, wildcard mask) when x passes the cheap checks, else None (spec 4.1 early rejects)."""
+    """(tokens, wildcard mask) when x passes the cheap checks, else None.
+
+    The cheap checks reject a length outside [minlen, maxlen] of the root and a token outside 1..T.
+    """
     tokens = as_token_array(x)
     if tokens is None:
         return None
@@ -425,7 +428,7 @@ def parse(g: Union[str, Grammar], x, root: RootLike = None, wildcard=None) -> Op
 
 
 def tree_labels(g: Union[str, Grammar], tree: ParseNode) -> dict[int, dict[str, np.ndarray]]:
-    """Per NT level of a parse tree: anc, nid and end arrays over its tokens (the labels of spec 3)."""
+    """Per NT level of a parse tree: anc, nid and end arrays over its tokens (the probing labels)."""
     grammar = g if isinstance(g, Grammar) else resolve(g)[0]
     n = tree.end - tree.start
     out: dict[int, dict[str, np.ndarray]] = {}

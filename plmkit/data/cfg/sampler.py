@@ -1,4 +1,4 @@
-"""Vectorized sampling of sentences, with the probing labels of spec section 3.
+"""Vectorized sampling of sentences, with the parse-tree labels the probes read [P1].
 
 All sentences of a call are expanded together, one level at a time: the level-l nodes of every
 sentence sit in one flat array (sentence after sentence, left to right), all rule choices of a level
@@ -9,7 +9,7 @@ parent pointers recorded on the way give the labels (ancestor, node index, span 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class SentenceLabels:
 
 @dataclass
 class TreeLabels:
-    """Probing labels for a batch of sentences (spec 3), stored flat over all tokens.
+    """Probing labels for a batch of sentences, stored flat over all tokens.
 
     Row r of ``anc``/``cls``/``nid``/``end``/``start`` is level ``levels[r]`` (root level .. D-1);
     columns are the tokens of all sentences, sentence i occupying ``offsets[i]:offsets[i+1]``.
@@ -139,7 +139,7 @@ def _labels(g: Grammar, tree: _Expansion) -> TreeLabels:
 
 
 def sample(g: Union[str, Grammar], n: int, rng: RngLike, root: RootLike = None, labels: bool = False):
-    """Sample n sentences with uniform rule choice (spec 2.4).
+    """Sample n sentences, choosing every node's rule uniformly at random [P1].
 
     Returns a list of n int64 arrays of terminal ids (no ``<bos>``), or ``(sentences, TreeLabels)``
     when ``labels`` is true. The same generator state gives the same sentences bit for bit.
@@ -174,7 +174,7 @@ def sample_stream(g: Union[str, Grammar], n: int, rng: RngLike, root: RootLike =
 
 def sample_min_length(g: Union[str, Grammar], n: int, rng: RngLike, min_length: int, root: RootLike = None,
                       max_rounds: int = 1000) -> list[np.ndarray]:
-    """n sentences of length >= min_length (the cutK protocol of spec 4.6 resamples shorter ones)."""
+    """n sentences of length >= min_length (cutK prompts need sentences longer than K: shorter ones are resampled)."""
     grammar, root_id = resolve(g, root)
     if min_length > grammar.maxlen[root_id]:
         raise ValueError(f"no sentence of root {root_id} reaches length {min_length} (maxlen {grammar.maxlen[root_id]})")
@@ -185,27 +185,3 @@ def sample_min_length(g: Union[str, Grammar], n: int, rng: RngLike, min_length: 
         if len(kept) >= n:
             return kept[:n]
     raise ValueError(f"sentences of length >= {min_length} are too rare under root {root_id}")
-
-
-def make_sample_fn(g: Union[str, Grammar], root: RootLike = None, corrupt: Optional[tuple] = None):
-    """A ``sample_fn(rng, n)`` for :class:`plmkit.data.packing.OnlineStream` (spec 5.1).
-
-    ``corrupt=(p, gamma)`` or ``(p, gamma, kind)`` applies :func:`plmkit.data.cfg.corrupt.corrupt`
-    to every batch of fresh sentences (the noisy-pretraining hook of spec 7.6).
-    """
-    grammar, root_id = resolve(g, root)
-    if corrupt is not None:
-        from plmkit.data.cfg.corrupt import corrupt as corrupt_sentences
-
-        p, gamma, *rest = corrupt
-        kind = rest[0] if rest else "flip"
-
-    def sample_fn(rng: np.random.Generator, n: int) -> list[np.ndarray]:
-        if corrupt is None:
-            return sample(grammar, n, rng, root_id)
-        if kind == "struct":
-            sentences, labels = sample(grammar, n, rng, root_id, labels=True)
-            return corrupt_sentences(sentences, p, gamma, rng, grammar, kind="struct", labels=labels, root=root_id)
-        return corrupt_sentences(sample(grammar, n, rng, root_id), p, gamma, rng, grammar)
-
-    return sample_fn

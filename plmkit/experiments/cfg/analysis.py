@@ -1,11 +1,14 @@
 """Part 1, inside the model: linear probes for the parse tree and boundary-to-boundary attention.
 
 Both analyses run on *sentence-aligned* inputs ``<bos> x_1 .. x_n <pad> ...`` of fresh sentences, so
-token t (0-based) sits at position t+1 and every label comes from the tree that generated it
-(spec part1_cfg.md 3, 7.2, 7.3). Labels per NT level l below the root:
+token t (0-based) sits at position t+1 and every label comes from the tree that generated it. Labels per
+NT level l below the root:
 
 * ``cls[l][t]``: the class of token t's level-l ancestor (the probe target "ancestor");
 * ``end[l][t]``: 1 iff token t is the last token of that ancestor's span (the "boundary").
+
+Part 1 finds both linearly encoded in the last layer, the node information sitting on the subtree
+boundary, and attention from boundaries to boundaries that resembles dynamic programming [P1 abstract].
 """
 from __future__ import annotations
 
@@ -16,11 +19,15 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..data import cfg
-from ..probe import balanced_accuracy, fit_linear_probe, hidden_states, random_init_copy
-from .cfg import ATTENTION_SEED, PROBE_SEED, padded_inputs
+from ...data import cfg
+from ...probe import balanced_accuracy, fit_linear_probe, hidden_states, random_init_copy
+from .training import padded_inputs
 
-LOCAL_WINDOW = 8  # the local baseline sees the last 8 tokens and the position (spec 7.2)
+# Evaluation streams of their own (disjoint from training and from the generation measurements).
+PROBE_SEED, ATTENTION_SEED = 30_001, 30_002
+# The local baseline sees the last 8 tokens and the position: on cfg3f-d4 a lookup table on the last 8
+# tokens still gets the highest ancestors wrong more often than right (training.local_predictability).
+LOCAL_WINDOW = 8
 
 
 @dataclass
@@ -132,7 +139,7 @@ def balanced_boundary_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x
 
 def probe_parse_tree(model, g: cfg.Grammar, n_train: int, n_test: int, seed: int = PROBE_SEED,
                      control_seed: int = 0) -> dict:
-    """Spec 7.2: last-layer probes of the trained model, its random-init twin and the local baseline."""
+    """Last-layer probes of the trained model, its random-init twin and the local baseline."""
     data = probe_data(g, n_train + n_test, seed)
     results = {
         "trained": probe_scores(token_features(model, data), data, n_train, g),
@@ -148,16 +155,15 @@ def level_name(g: cfg.Grammar, level: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Attention: boundary-to-boundary statistics (spec 7.3)
+# Attention: boundary-to-boundary statistics
 # ----------------------------------------------------------------------------------------------
 @torch.no_grad()
 def attention_maps(model, inputs: torch.Tensor, batch_size: int = 64) -> np.ndarray:
     """(N, layers, heads, T, T) attention weights on sentence-aligned inputs."""
     model.eval()
-    device = next(model.parameters()).device
     chunks = []
     for start in range(0, len(inputs), batch_size):
-        out = model(inputs[start:start + batch_size].to(device), return_attention=True)
+        out = model(inputs[start:start + batch_size].to(model.device), return_attention=True)
         chunks.append(torch.stack(out.attentions, dim=1).float().cpu())
     return torch.cat(chunks).numpy()
 
@@ -304,86 +310,3 @@ def attention_summary(stats: BoundaryStats, intervals: dict) -> dict:
             "adjacent_diag_ci": np.diagonal(intervals["adjacent"][:, layer], axis1=1, axis2=2).tolist(),
         }
     return {"levels": stats.levels, "per_layer": out}
-
-
-# ----------------------------------------------------------------------------------------------
-# Figures
-# ----------------------------------------------------------------------------------------------
-def plot_probes(report: dict, g: cfg.Grammar, claim: str = ""):
-    """Ancestor accuracy and boundary balanced accuracy per level: trained vs controls."""
-    from ..plots import CONTROL_COLOR, OURS_COLOR, _plt, add_citation
-
-    plt = _plt()
-    levels = report["levels"]
-    x = np.arange(len(levels))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    series = (("trained", "trained model (last layer)", OURS_COLOR), ("random_init", "random-init control", CONTROL_COLOR),
-              ("local", "local baseline (last 8 tokens + position)", "#2ca02c"))
-    for ax, key, title in ((axes[0], "ancestor", "NT ancestor (accuracy)"),
-                           (axes[1], "boundary", "NT boundary (balanced accuracy)")):
-        for i, (name, label, color) in enumerate(series):
-            values = [report[name][lv][key] for lv in levels]
-            bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label=label, color=color)
-            ax.bar_label(bars, fmt="%.2f", fontsize=6)
-        if key == "ancestor":
-            ax.plot(x, [report["trained"][lv]["ancestor_majority"] for lv in levels], "k_", ms=30, mew=2,
-                    label="majority class")
-        ax.set_xticks(x)
-        ax.set_xticklabels([level_name(g, lv) for lv in levels])
-        ax.set_ylim(0, 1.08)
-        ax.set_title(title)
-        ax.legend(fontsize=7, loc="lower left")
-    ax = axes[2]
-    for i, (key, label, color) in enumerate((("ancestor_at_end", "at its boundary (end = 1)", OURS_COLOR),
-                                              ("ancestor", "all positions", "#9ecae1"),
-                                              ("ancestor_not_end", "elsewhere (end = 0)", CONTROL_COLOR))):
-        values = [report["trained"][lv][key] for lv in levels]
-        bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label=label, color=color)
-        ax.bar_label(bars, fmt="%.2f", fontsize=6)
-    ax.set_xticks(x)
-    ax.set_xticklabels([level_name(g, lv) for lv in levels])
-    ax.set_ylim(0, 1.08)
-    ax.set_title("ancestor probe, where is the node information?")
-    ax.legend(fontsize=7, loc="lower left")
-    add_citation(fig, claim or "Part 1 (arXiv 2305.13673, abstract): the last layer linearly encodes each token's NT ancestor "
-                                "and NT boundaries at every level, with node information on the subtree boundary. "
-                                "Part 1's per-level values: its probing figures (not restated here).")
-    fig.tight_layout()
-    return fig
-
-
-def plot_attention(trained: BoundaryStats, control: BoundaryStats, intervals: dict, g: cfg.Grammar):
-    """Heatmaps of B - N (best head per layer) for the trained model and its random-init twin,
-    plus the adjacency contrast on the diagonal l = l' with bootstrap intervals."""
-    from ..plots import CONTROL_COLOR, OURS_COLOR, _plt, add_citation, heatmap
-
-    plt = _plt()
-    L = trained.contrast.shape[0]
-    names = [f"h={g.depth - lv}" for lv in trained.levels]
-    best_t, best_c = trained.best_head("contrast"), control.best_head("contrast")
-    top = float(np.nanmax(np.abs(np.concatenate([best_t, best_c])))) or 1.0
-    fig, axes = plt.subplots(3, L, figsize=(3.4 * L, 9.5))
-    axes = np.atleast_2d(axes).reshape(3, L)
-    for layer in range(L):
-        for row, (best, who) in enumerate(((best_t, "trained"), (best_c, "random init"))):
-            heatmap(best[layer], names, names, ax=axes[row, layer], cmap="RdBu_r", vmin=-top, vmax=top, fmt="{:.3f}",
-                    title=f"{who}, layer {layer + 1}", xlabel="key ends level l'", ylabel="query ends level l")
-        ax = axes[2, layer]
-        diag = np.diagonal(trained.best_head("adjacent")[layer])
-        ci = np.diagonal(intervals["adjacent"][:, layer], axis1=1, axis2=2)
-        ctrl = np.diagonal(control.best_head("adjacent")[layer])
-        x = np.arange(len(names))
-        err = np.abs(ci - diag[None])
-        ax.bar(x - 0.2, diag, 0.4, yerr=err, color=OURS_COLOR, capsize=3, label="trained (95% CI)")
-        ax.bar(x + 0.2, ctrl, 0.4, color=CONTROL_COLOR, label="random init")
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(x)
-        ax.set_xticklabels(names)
-        ax.set_title(f"layer {layer + 1}: nearest l-end minus earlier l-ends", fontsize=8)
-        ax.legend(fontsize=6)
-    add_citation(fig, "Rows 1-2: excess attention (distance effect removed) from tokens that end a level-l NT to earlier tokens "
-                      "that end a level-l' NT, minus to tokens that end no NT (best head per layer). Row 3: to the nearest "
-                      "l-end (the adjacent span) versus earlier l-ends. Part 1 (arXiv 2305.13673, abstract; its attention "
-                      "figures): boundary-to-boundary attention resembling dynamic programming.")
-    fig.tight_layout()
-    return fig
