@@ -15,10 +15,12 @@ PARTS: dict[str, tuple[str, str]] = {
     "cfg-pretrain": ("plmkit.experiments.cfg.pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
     "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),
     "manipulation": ("plmkit.experiments.manipulation", "Part 3.2: classify, compare and inverse-search stored knowledge, with and without hints"),
+    "capacity": ("plmkit.experiments.capacity", "Part 3.3: bits of knowledge per parameter; the base law, int8/int4, gated vs GELU MLP, junk data"),
+    "capacity-pretrain": ("plmkit.experiments.capacity.pretrain", "Part 3.3: (re)train the shipped 1,000-exposure capacity checkpoint (about 15 minutes on one CPU core)"),
 }
 
 # Parts that (re)train the shipped checkpoints: an hour or more each on CPU, so `reproduce all` leaves them out.
-CHECKPOINT_TRAINERS = ("cfg-pretrain",)
+CHECKPOINT_TRAINERS = ("cfg-pretrain", "capacity-pretrain")
 
 
 def load_part(name: str):
