@@ -91,7 +91,7 @@ def bench_data_share(steps: int) -> None:
 
     s = PRETRAIN["cpu"].train
     world = load_world(s.world)
-    stream = make_stream(world, s.context, s.batch)
+    stream = make_stream(world, s.window or s.context, s.batch, layout=s.layout, loss=s.loss, one_per_row=s.one_per_row)
     model = make_model(world, s.size, s.context)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr)
     data = step = float("inf")
@@ -105,7 +105,7 @@ def bench_data_share(steps: int) -> None:
         data, step = min(data, drawn - start), min(step, time.perf_counter() - start)
     share = data / step
     status = "ok" if share < 0.05 else "ABOVE TARGET"
-    print(f"training data share, igsm-pretrain cpu ({s.size.label}, {s.batch} x {s.context}): {data * 1e3:.0f} ms of "
+    print(f"training data share, igsm-pretrain cpu ({s.size.label}, {s.batch} x {s.window or s.context}): {data * 1e3:.0f} ms of "
           f"{step * 1e3:.0f} ms per step = {share:.1%}  (target < 5%: {status})")
 
 

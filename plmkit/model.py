@@ -142,7 +142,7 @@ class _CanonShiftSum(torch.autograd.Function):
     Autograd of the plain shifted sum keeps a padded copy and zero-fills a full-size gradient per
     tap; the written-out backward (the same shifts run the other way, one product-sum per tap for
     the weights) does the same arithmetic in about half the memory passes, which is what a CPU
-    step pays for. ``tests/test_model.py`` checks it against the depthwise conv.
+    step pays for. The tests check its values and gradients against the depthwise conv.
     """
 
     @staticmethod

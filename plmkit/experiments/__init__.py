@@ -13,14 +13,17 @@ PARTS: dict[str, tuple[str, str]] = {
     "tour": ("plmkit.experiments.tour", "the method in miniature: a tiny GPT on nested brackets, probed for the hidden depth"),
     "cfg": ("plmkit.experiments.cfg", "Part 1: a GPT learns a deep context-free grammar; accuracy, KL, probes, attention, robustness"),
     "cfg-pretrain": ("plmkit.experiments.cfg.pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
+    "igsm": ("plmkit.experiments.igsm", "Part 2.1: grade-school math (iGSM): accuracy by op, shortest solutions, V-probes of the plan, mistakes, depth"),
+    "igsm-pretrain": ("plmkit.experiments.igsm.pretrain", "Part 2.1: (re)train the shipped iGSM-nano checkpoint (over an hour on CPU)"),
     "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),
     "manipulation": ("plmkit.experiments.manipulation", "Part 3.2: classify, compare and inverse-search stored knowledge, with and without hints"),
+    "canon": ("plmkit.experiments.canon", "Part 4.1: Canon layers; one attention layer cannot copy without them, reasoning depth on Depo, placements, cost"),
     "capacity": ("plmkit.experiments.capacity", "Part 3.3: bits of knowledge per parameter; the base law, int8/int4, gated vs GELU MLP, junk data"),
     "capacity-pretrain": ("plmkit.experiments.capacity.pretrain", "Part 3.3: (re)train the shipped 1,000-exposure capacity checkpoint (about 15 minutes on one CPU core)"),
 }
 
 # Parts that (re)train the shipped checkpoints: an hour or more each on CPU, so `reproduce all` leaves them out.
-CHECKPOINT_TRAINERS = ("cfg-pretrain", "capacity-pretrain")
+CHECKPOINT_TRAINERS = ("cfg-pretrain", "igsm-pretrain", "capacity-pretrain")
 
 
 def load_part(name: str):

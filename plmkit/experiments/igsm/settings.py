@@ -1,0 +1,120 @@
+"""Per-profile settings of Part 2.1 (lab 02) and of the run that trains its shipped checkpoint.
+
+``ci`` proves the code runs (seconds, no claim); ``cpu`` is lab 02 on a laptop: the live parts on the
+nano world and the analysis on the shipped nano checkpoint; ``gpu`` trains and analyses its own
+models on the mini world (about an hour on one GPU).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..shared.igsm import ModelSize, PretrainSettings
+
+
+@dataclass(frozen=True)
+class PretrainRun:
+    """The checkpoint trainer (``python -m plmkit reproduce igsm-pretrain``): training, then the
+    evaluation recorded in the sidecar, then the export under ``<out>/export/<group>/<name>``."""
+
+    train: PretrainSettings
+    eval_problems: int  # test problems per op column (and for reask)
+    group: str
+    name: str
+
+
+PRETRAIN = {
+    "ci": PretrainRun(PretrainSettings(world="nano", size=ModelSize(2, 2, 32), context=256, batch=8, steps=30,
+                                       lr=3e-3, warmup=5, window=112, one_per_row=True, checkpoint_every=10,
+                                       eval_every=15, curve_problems=2),
+                      eval_problems=4, group="igsm-ci", name="nano"),
+    # 65-95 minutes on one CPU thread (2-3 steps/s): 11,000 steps of 24 problems, one per 112-token
+    # window (every nano training problem fits), ~260 k problems. Loss on the solution only: the problem
+    # text is random by construction and costs capacity a small model does not have (the paper trains on
+    # every token [P2.1 App. F]). One problem per window: nano's 24 names recur in every problem.
+    "cpu": PretrainRun(PretrainSettings(world="nano", size=ModelSize(6, 4, 128), context=256, batch=24, steps=11000,
+                                        lr=4e-3, warmup=500, window=112, one_per_row=True, checkpoint_every=400,
+                                        eval_every=1100, curve_problems=24),
+                       eval_problems=300, group="igsm-cpu", name="nano"),
+    # The mini world with paper-style sentences and loss on every token [P2.1 App. F].
+    "gpu": PretrainRun(PretrainSettings(world="mini", size=ModelSize(6, 6, 384), context=512, batch=128, steps=8000,
+                                        lr=2e-3, warmup=500, loss="all", checkpoint_every=500, eval_every=1000,
+                                        curve_problems=64),
+                       eval_problems=512, group="igsm-gpu", name="mini"),
+}
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """V-probes [P2.1 §4.1, App. F.2]: a linear head on the last layer at ``[END]`` and a rank-``rank``
+    update of the input embeddings, trained on train-side problems and scored on test-side ones."""
+
+    train_problems: int
+    test_problems: int
+    items_per_problem: int  # at most 10 (position, A[, B]) choices per problem and task [P2.1 App. E]
+    steps: int
+    batch: int
+    rank: int = 8
+    lr: float = 2e-3  # linear decay to 0, weight decay 0.01 [P2.1 App. F.2]
+    weight_decay: float = 0.01
+
+
+@dataclass(frozen=True)
+class DepthSettings:
+    """Depth vs width [P2.1 §6]: arms of equal non-embedding size trained on the same tokens."""
+
+    arms: tuple[ModelSize, ...]
+    train: PretrainSettings  # its ``size`` is replaced by each arm's
+    eval_problems: int
+
+
+@dataclass(frozen=True)
+class IGSMSettings:
+    world: str
+    toy: PretrainSettings  # the live training run of the lab
+    shipped: Optional[tuple[str, str]]  # (group, name) of the checkpoint the analysis uses; None: the live model
+    eval_problems: int  # test problems per op column
+    probes: ProbeSettings
+    depth: Optional[DepthSettings]  # None: not run in this profile
+    toy_eval_problems: int = 40  # test problems per op for the live run's accuracy (full and answer-only)
+    examples: int = 5  # problems rendered at the start
+
+
+SETTINGS = {
+    "ci": IGSMSettings(
+        world="nano",
+        toy=PretrainSettings(world="nano", size=ModelSize(2, 2, 32), context=256, batch=8, steps=40, lr=3e-3, warmup=5,
+                             window=112, one_per_row=True, eval_every=20, curve_problems=2),
+        shipped=("igsm-cpu", "nano"), eval_problems=4,
+        probes=ProbeSettings(train_problems=16, test_problems=8, items_per_problem=3, steps=4, batch=8),
+        depth=DepthSettings(arms=(ModelSize(1, 2, 64), ModelSize(4, 2, 32)),
+                            train=PretrainSettings(world="nano", size=ModelSize(1, 2, 64), context=256, batch=2,
+                                                   steps=3, lr=3e-3, warmup=1),
+                            eval_problems=2),
+        toy_eval_problems=3,
+    ),
+    # The live part: the pilot recipe of a 4-layer d=64 model for a few minutes, enough to learn the format
+    # and some one-operation problems; the analysis runs on the shipped checkpoint.
+    "cpu": IGSMSettings(
+        world="nano",
+        toy=PretrainSettings(world="nano", size=ModelSize(4, 4, 64), context=256, batch=16, steps=1300, lr=1e-2,
+                             warmup=100, window=112, one_per_row=True, eval_every=325, curve_problems=10),
+        shipped=("igsm-cpu", "nano"), eval_problems=100,
+        # A few hundred problems and 100 steps at a higher learning rate than the paper's 100,000 steps at 0.002.
+        probes=ProbeSettings(train_problems=400, test_problems=200, items_per_problem=3, steps=100, batch=32, lr=1e-2),
+        depth=None,
+    ),
+    # The mini world, trained and analysed in the lab (about an hour on one GPU).
+    "gpu": IGSMSettings(
+        world="mini",
+        toy=PretrainSettings(world="mini", size=ModelSize(6, 6, 384), context=512, batch=128, steps=6000, lr=2e-3,
+                             warmup=500, loss="all", checkpoint_every=500, eval_every=1000, curve_problems=64),
+        shipped=None, eval_problems=512, toy_eval_problems=256,
+        probes=ProbeSettings(train_problems=2000, test_problems=1000, items_per_problem=10, steps=1500, batch=128),
+        # 12 l d^2 = 6.3 M for both: 2 layers x 512 against 8 layers x 256 [P2.1 §6].
+        depth=DepthSettings(arms=(ModelSize(2, 8, 512), ModelSize(8, 4, 256)),
+                            train=PretrainSettings(world="mini", size=ModelSize(2, 8, 512), context=512, batch=64,
+                                                   steps=3000, lr=2e-3, warmup=300, loss="all", checkpoint_every=500),
+                            eval_problems=512),
+    ),
+}
