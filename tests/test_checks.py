@@ -1,4 +1,9 @@
-"""Every exercise checker fails on its stub and passes on the lab's own solution."""
+"""Every exercise checker fails on its stub and passes on the lab's own solution.
+
+The per-lab checker tests (test_checks_<lab>.py) import ``exercise_cells`` and ``run_cell`` from here.
+"""
+from __future__ import annotations
+
 import contextlib
 import io
 
@@ -17,8 +22,9 @@ def lab_imports(notebook) -> str:
     return "\n".join(lines) + "\n"
 
 
-def exercise_cells():
-    for lab in labs.lab_names():
+def exercise_cells(only: str | None = None):
+    """(lab imports, solution source, stub source) of every checker cell, of one lab or of all."""
+    for lab in [only] if only else labs.lab_names():
         solution, student = labs.render(lab, "solution"), labs.render(lab, "student")
         imports = lab_imports(solution)
         for sol, stub in zip(solution.cells, student.cells):
@@ -26,11 +32,10 @@ def exercise_cells():
                 yield pytest.param(imports, sol.source, stub.source, id=f"{lab}:{sol.id}")
 
 
-def run_cell(source: str, imports: str = "") -> str:
-    namespace: dict = {}
+def run_cell(source: str, imports: str = "", namespace: dict | None = None) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(PREAMBLE + imports + source, namespace)
+        exec(PREAMBLE + imports + source, {} if namespace is None else namespace)
     return out.getvalue()
 
 

@@ -1,37 +1,14 @@
 """Lab 02's checkers: each passes the lab's own solution, fails its stub, and names plausible mistakes."""
-import contextlib
-import io
 import math
 
 import numpy as np
 import pytest
 
 from plmkit import checks, labs
+from test_checks import exercise_cells
 from plmkit.checks import igsm as C
 
 LAB = "02_igsm"
-PREAMBLE = "import numpy as np\nimport torch\nfrom plmkit import checks\n"
-
-
-def exercise_cells(lab: str):
-    solution, student = labs.render(lab, "solution"), labs.render(lab, "student")
-    for sol, stub in zip(solution.cells, student.cells):
-        if "checker" in sol.metadata.get("tags", []):
-            yield pytest.param(sol.source, stub.source, id=f"{lab}:{sol.id}")
-
-
-def run_cell(source: str) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(PREAMBLE + source, {})
-    return out.getvalue()
-
-
-@pytest.mark.parametrize("solution,stub", list(exercise_cells(LAB)))
-def test_checker_passes_on_solution_and_fails_on_stub(solution, stub):
-    assert "\u2714" in run_cell(solution)
-    with pytest.raises(checks.ExerciseNotDone, match="not implemented yet"):
-        run_cell(stub)
 
 
 def test_lab_has_five_exercises_each_with_hints_difficulty_and_time():
