@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,19 @@ TOOLS = {
     "grade": ("plmkit.grade", "grade a folder of submitted lab notebooks: gradebook, feedback per student, JUnit XML"),
     "report": ("plmkit.report", "one HTML page of every reproduced run: figures, targets, how each was made"),
 }
+
+
+def run_tool(prog: str, description: Optional[str], add_arguments, main, argv: Optional[Sequence[str]] = None) -> int:
+    """Run one tool on its own (``run_cli(argv)`` of each tool module, tests, ``python -m <module>``):
+    parse ``argv`` with the tool's options and call its ``main``; argparse's exits on ``--help`` (0) and on
+    bad options (2) become return codes instead of ending the process."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return main(args)
 
 
 def build_parser(tool_wanted: Optional[str] = None) -> argparse.ArgumentParser:

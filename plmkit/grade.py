@@ -491,19 +491,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m plmkit grade")
-    add_arguments(parser)
-    return parser
-
-
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` and grade; argparse errors return 2."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help (0) and on bad options (2)
-        return int(exc.code or 0)
-    return main(args)
+    from plmkit.cli import run_tool
+
+    return run_tool("python -m plmkit grade", None, add_arguments, main, argv)
 
 
 if __name__ == "__main__":

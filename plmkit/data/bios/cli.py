@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Optional, Sequence
 
 from plmkit.data.bios.paraphrase import Paraphraser
 from plmkit.data.bios.people import sample_people
@@ -161,19 +161,11 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plmkit bios", description="Synthetic biographies (Part 3.1 / 3.2).")
-    add_arguments(parser)
-    return parser
-
-
-def run_cli(argv: Sequence[str] | None = None) -> int:
+def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` (e.g. ``["generate", "--n", "10"]``) and run; argparse errors return 2."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help (0) and on bad options (2)
-        return int(exc.code or 0)
-    return main(args)
+    from plmkit.cli import run_tool
+
+    return run_tool("plmkit bios", "Synthetic biographies (Part 3.1 / 3.2).", add_arguments, main, argv)
 
 
 if __name__ == "__main__":

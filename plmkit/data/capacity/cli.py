@@ -164,19 +164,11 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plmkit capacity", description="Part 3.3 capacity data (bioD) and its bits.")
-    add_arguments(parser)
-    return parser
-
-
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` (e.g. ``["bits", "--preset", "bioD-tiny"]``) and run; argparse errors return 2."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help (0) and on bad options (2)
-        return int(exc.code or 0)
-    return main(args)
+    from plmkit.cli import run_tool
+
+    return run_tool("plmkit capacity", "Part 3.3 capacity data (bioD) and its bits.", add_arguments, main, argv)
 
 
 if __name__ == "__main__":

@@ -213,19 +213,11 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plmkit igsm", description="Part 2 iGSM: generate problems, check solutions.")
-    add_arguments(parser)
-    return parser
-
-
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` (e.g. ``["generate", "--n", "3"]``) and run; argparse errors return 2."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help (0) and on bad options (2)
-        return int(exc.code or 0)
-    return main(args)
+    from plmkit.cli import run_tool
+
+    return run_tool("plmkit igsm", "Part 2 iGSM: generate problems, check solutions.", add_arguments, main, argv)
 
 
 if __name__ == "__main__":

@@ -284,20 +284,11 @@ def main(args: argparse.Namespace) -> int:
             out.flush()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plmkit canon-tasks",
-                                     description="Part 4.1 synthetic playground: generate tasks, check answers.")
-    add_arguments(parser)
-    return parser
-
-
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` (e.g. ``["generate", "--task", "depo1", "--n", "3"]``) and run; argparse errors return 2."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help (0) and on bad options (2)
-        return int(exc.code or 0)
-    return main(args)
+    from plmkit.cli import run_tool
+
+    return run_tool("plmkit canon-tasks", "Part 4.1 synthetic playground: generate tasks, check answers.", add_arguments, main, argv)
 
 
 if __name__ == "__main__":
