@@ -40,6 +40,25 @@ def _axes(ax, figsize=(6, 4)):
     return fig, ax
 
 
+def reference_label(value, entry: Optional[Mapping] = None, key: Optional[str] = None, fmt: str = "{:g}",
+                    unit: str = "") -> str:
+    """A paper's number as a figure should show it: "91.1%" when printed in the paper, "≈ 48.9% (read off Fig. 3)"
+    when it was read off a figure (``entry`` marks it, see :func:`plmkit.results.load_reference`)."""
+    from .results import approximate_figure
+
+    text = fmt.format(value) + unit
+    figure = approximate_figure(entry, key) if entry is not None else None
+    return f"≈ {text} (read off {figure})" if figure else text
+
+
+def approximate_note(entry: Mapping, key: Optional[str] = None) -> str:
+    """" (≈, read off Fig. N)" for a title or legend when the entry (or its ``key``) is approximate, else ""."""
+    from .results import approximate_figure
+
+    figure = approximate_figure(entry, key)
+    return f" (≈, read off {figure})" if figure else ""
+
+
 def add_citation(fig, text: str) -> None:
     """A small footnote under the figure naming the source of the paper's numbers."""
     fig.text(0.01, -0.02, text, fontsize=7, color="#555555", ha="left", va="top", wrap=True)
@@ -88,28 +107,44 @@ def probe_by_layer(report: Mapping, title: str = "Linear probe by layer", ax=Non
 
 def ours_vs_paper(labels: Sequence[str], ours: Sequence[float], paper: Sequence[Optional[float]],
                   ylabel: str, citation: str, title: str = "", ours_err: Optional[Sequence[float]] = None,
-                  ours_label: str = "plmkit (this run)", paper_label: str = "paper", ax=None):
+                  ours_label: str = "plmkit (this run)", paper_label: str = "paper", ax=None,
+                  paper_approx: Optional[Sequence[Optional[str]]] = None):
     """Grouped bars: our measurement beside the paper's number for each setting.
 
-    A ``None`` paper value (a setting the paper does not report) leaves its bar out.
+    A ``None`` paper value (a setting the paper does not report) leaves its bar out. ``paper_approx`` gives, per
+    bar, the figure a paper value was read off (None where it is printed): such bars are hatched and labelled
+    "≈ v (read off Fig. N)"; build it with :func:`plmkit.results.approximate_figure`.
     """
     fig, ax = _axes(ax, figsize=(max(5, 1.2 * len(labels) + 2), 4))
     x = np.arange(len(labels))
     width = 0.38
     bars = ax.bar(x - width / 2, ours, width, yerr=ours_err, color=OURS_COLOR, label=ours_label, capsize=3)
     paper_vals = [np.nan if p is None else p for p in paper]
+    approx = list(paper_approx) if paper_approx is not None else [None] * len(paper_vals)
     pbars = ax.bar(x + width / 2, paper_vals, width, color=PAPER_COLOR, label=paper_label)
-    for rects in (bars, pbars):
-        for rect in rects:
-            h = rect.get_height()
-            if np.isfinite(h):
-                ax.annotate(f"{h:.3g}", (rect.get_x() + rect.get_width() / 2, h), ha="center", va="bottom", fontsize=7)
+    for rect in bars:
+        h = rect.get_height()
+        if np.isfinite(h):
+            ax.annotate(f"{h:.3g}", (rect.get_x() + rect.get_width() / 2, h), ha="center", va="bottom", fontsize=7)
+    for rect, figure in zip(pbars, approx):
+        h = rect.get_height()
+        if not np.isfinite(h):
+            continue
+        if figure:
+            rect.set_hatch("//")
+        text = f"≈ {h:.3g}\n(read off {figure})" if figure else f"{h:.3g}"
+        ax.annotate(text, (rect.get_x() + rect.get_width() / 2, h), ha="center", va="bottom", fontsize=6 if figure else 7)
     ax.set_xticks(x)
     ax.set_xticklabels(labels, rotation=15 if len(labels) > 4 else 0)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    if any(approx):
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor=PAPER_COLOR, hatch="//", label="paper, ≈ read off a figure"))
+    ax.legend(handles=handles, fontsize=8)
     add_citation(fig, citation)
     return fig
 

@@ -143,10 +143,70 @@ def run_environment() -> dict:
 def load_reference(name: str) -> dict:
     """The papers' numbers for one part, from ``data/reference/<name>.json``.
 
-    Every entry carries its citation; plots print it beside the number.
+    Every entry carries its citation; plots print it beside the number. Exact: a value printed in the paper's text or
+    a table, or printed as a number in a figure's cells and checked as such (Part 4.1's cfg cells, Part 2.1's figures);
+    its citation names where. Approximate: a value taken from a figure and known only to about a point (read from a
+    plotted bar or curve, or figure values the text does not restate). The dict holding an approximate value has
+    ``"approximate"`` (``true`` for all its values, or the list of its approximate keys) and ``"figure"`` (the figure it
+    was read from, e.g. ``"Fig. 3"``); plots label it "≈ v (read off Fig. N)" (:func:`plmkit.plots.reference_label`).
+    Raises ValueError for an unknown name or a malformed file.
     """
     folder = data_path("reference")
     available = sorted(p.stem for p in folder.glob("*.json"))
     if name not in available:
         raise ValueError(f"no reference numbers named {name!r}; available: {', '.join(available)}")
-    return json.loads((folder / f"{name}.json").read_text())
+    ref = json.loads((folder / f"{name}.json").read_text())
+    problems = list(_approximate_problems(ref, name))
+    if problems:
+        raise ValueError(f"data/reference/{name}.json: " + "; ".join(problems))
+    return ref
+
+
+def _approximate_problems(node, path: str):
+    """Every "approximate" marker needs a "figure", and a list of keys must name keys that exist."""
+    if isinstance(node, dict):
+        marker = node.get("approximate")
+        if marker:
+            if not isinstance(node.get("figure"), str) or not node["figure"].startswith("Fig"):
+                yield f"{path} is marked approximate but names no figure (\"figure\": \"Fig. N\")"
+            if isinstance(marker, list):
+                for key in marker:
+                    if key not in node:
+                        yield f"{path}: approximate key {key!r} is not one of its values"
+            elif marker is not True:
+                yield f"{path}: \"approximate\" must be true or a list of keys, got {marker!r}"
+        if "fig" in node:
+            yield f"{path}: \"fig\" is not a reference mark; use \"approximate\" with \"figure\""
+        for key, value in node.items():
+            yield from _approximate_problems(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _approximate_problems(value, f"{path}[{i}]")
+
+
+def approximate_figure(entry: dict, key: Optional[str] = None) -> Optional[str]:
+    """The figure a reference value was read off (``entry[key]``, or the whole entry), or None if it is printed."""
+    if not isinstance(entry, dict):
+        return None
+    marker = entry.get("approximate")
+    if marker is True or (isinstance(marker, list) and key in marker):
+        return entry.get("figure")
+    return None
+
+
+def approximate_values(ref: dict) -> list[tuple[str, str]]:
+    """(path, figure) of every approximate value or entry of a reference file, for notes and tests."""
+    out = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            marker = node.get("approximate")
+            if marker is True:
+                out.append((path, node["figure"]))
+            elif isinstance(marker, list):
+                out.extend((f"{path}.{key}", node["figure"]) for key in marker)
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else key)
+
+    walk(ref, "")
+    return out

@@ -8,8 +8,14 @@ import pytest
 import plmkit.data.cfg.dp as dp_module
 from plmkit.data.cfg import (
     Grammar,
+    ambiguity,
+    count_parses,
+    derivation_count,
+    derivation_entropies,
     enumerate_sentences,
     entropy_floor,
+    exact_entropy_floor,
+    expected_lengths,
     first_error,
     kl_along_sentence,
     model_rows,
@@ -163,6 +169,101 @@ def test_entropy_floor_is_exact_on_d2():
     exact = entropy / mean_predictions
     floor = entropy_floor(g, n=800, rng=7)
     assert abs(floor.ratio - exact) < 4 * floor.ratio_se and abs(floor.rows - exact) < 4 * floor.rows_se
+    assert exact_entropy_floor(g).value == pytest.approx(exact, rel=1e-12)
+
+
+# --- the exact floor: derivation-entropy DP, checked by enumeration ----------------------------------
+TOY = """# toy: 2 rewriting levels; symbols per level (root first) [1, 2, 2]; terminals 1..2
+8 -> 6 7 | 7 6 7
+6 -> 1 2 | 2 1 1
+7 -> 1 1 | 2 2 | 1 2
+"""
+# Ambiguous by construction: 5 and 6 both derive 11 and 111, so 1111 has 2 trees, 11111 has 4 and 111111 has 2.
+TOY_AMBIGUOUS = """# toyamb: 2 rewriting levels; symbols per level (root first) [1, 2, 1]; terminals 1..1
+7 -> 5 6 | 6 5
+5 -> 1 1 | 1 1 1
+6 -> 1 1 | 1 1 1
+"""
+
+
+def test_derivation_dp_matches_a_hand_computation():
+    g = Grammar.from_text(TOY)
+    h, length = derivation_entropies(g), expected_lengths(g)
+    assert h[6] == pytest.approx(np.log(2)) and h[7] == pytest.approx(np.log(3))
+    assert h[8] == pytest.approx(2 * np.log(2) + 1.5 * np.log(3))
+    assert (length[6], length[7], length[8]) == (Fraction(5, 2), Fraction(2), Fraction(11, 2))
+    assert derivation_count(g) == 2 * 3 + 3 * 2 * 3 == ambiguity(g).sentences
+    exact = exact_entropy_floor(g)
+    assert exact.unambiguous and exact.value == pytest.approx(h[8] / 6.5) and exact.mean_length_exact == "11/2"
+
+
+@pytest.mark.parametrize("text_or_name", [TOY, TOY_AMBIGUOUS, "cfg3f-d2", "cfg3b-d3", "cfg3i-d3", "cfg3e2-d2"])
+def test_exact_floor_equals_brute_force_enumeration(text_or_name):
+    g = Grammar.from_text(text_or_name) if text_or_name.startswith("#") else Grammar.load(text_or_name)
+    support = enumerate_sentences(g)  # exact Fractions, parse counts included
+    entropy = -sum(float(p) * np.log(float(p)) for p, _ in support.values())
+    mean_length = sum(p * len(s) for s, (p, _) in support.items())
+    exact = exact_entropy_floor(g)
+    assert exact.value == pytest.approx(entropy / float(mean_length + 1), rel=1e-12)
+    assert exact.mean_length_exact == str(mean_length) and exact.sentences == len(support)
+    assert exact.derivations == sum(c for _, c in support.values())
+    assert exact.unambiguous == all(c == 1 for _, c in support.values())
+    if not exact.unambiguous:  # the derivation entropy then overstates the sentence entropy
+        assert exact.derivation_entropy > exact.sentence_entropy
+
+
+def test_toy_ambiguous_floor_by_hand():
+    exact = exact_entropy_floor(Grammar.from_text(TOY_AMBIGUOUS))
+    # lengths 4, 5, 6 with probabilities 1/4, 1/2, 1/4 (5 has two trees); E[n] = 5
+    assert not exact.unambiguous and (exact.derivations, exact.sentences) == (8, 3)
+    assert exact.value == pytest.approx(1.5 * np.log(2) / 6)
+    assert exact.derivation_entropy == pytest.approx(3 * np.log(2))
+
+
+def test_which_small_roots_are_unambiguous():
+    # Proved by enumerating every derivation; cfg3f-d3 is the grammar the lab trains on.
+    f3 = ambiguity("cfg3f-d3")
+    assert f3.derivations == f3.sentences == 1_066_464 and f3.unambiguous
+    assert not ambiguity("cfg3i-d3").unambiguous and ambiguity("cfg3i-d3").extra_derivations == 32
+    for name in ("cfg3b-d3", "cfg3h-d3", "cfg3e2-d3", "cfg3j-d3", "cfg3f-d2", "cfg3k-d2"):
+        assert ambiguity(name).unambiguous, name
+    with pytest.raises(ValueError, match="count_parses"):
+        ambiguity("cfg3f-d4")
+
+
+def test_cfg3f_d4_is_ambiguous_on_samples():
+    # too many derivations to enumerate; a sampled sentence with two parse trees settles it
+    g = Grammar.load("cfg3f-d4")
+    assert any(count_parses(g, x) > 1 for x in sample(g, 60, 3))
+
+
+def test_exact_floor_of_cfg3f_d3_and_the_sampled_estimators_around_it():
+    g = Grammar.load("cfg3f-d3")
+    exact = exact_entropy_floor(g)
+    assert exact.unambiguous and exact.value == pytest.approx(0.6540990, abs=1e-6)
+    assert exact.value == pytest.approx(derivation_entropies(g)[g.root] / float(expected_lengths(g)[g.root] + 1))
+    floor = entropy_floor(g, n=300, rng=21)
+    for key in ("ratio", "rows"):
+        assert abs(getattr(floor, key) - exact.value) < 4 * getattr(floor, f"{key}_se")
+    # unambiguous: ln P(tree | x) = 0 on every sentence, so the tree estimator is exact with zero error
+    assert floor.tree == pytest.approx(exact.value, abs=1e-9) and floor.tree_se < 1e-9
+    assert floor.value == floor.tree and floor.estimator == "tree" and floor.ambiguous_fraction == 0
+
+
+def test_tree_estimator_is_unbiased_and_has_the_lowest_variance_on_an_ambiguous_root():
+    g = Grammar.load("cfg3i-d3")  # 32 extra derivations: ambiguous, and still enumerable
+    exact = exact_entropy_floor(g).value
+    floor = entropy_floor(g, n=300, rng=22)
+    assert abs(floor.tree - exact) < 4 * floor.tree_se
+    assert floor.tree_se < floor.ratio_se < floor.rows_se  # the order measured on every grammar tried
+    assert floor.tree <= floor.derivation_floor
+
+
+def test_sampled_floor_without_trees_reports_the_ratio_estimator():
+    g = Grammar.load("cfg3f-d3")
+    floor = entropy_floor(g, sentences=sample(g, 50, 4))
+    assert np.isnan(floor.tree) and floor.value == floor.ratio and floor.estimator == "ratio"
+    assert entropy_floor(g, n=50, rng=4).ratio == pytest.approx(floor.ratio)  # the same sentences as sample()
 
 
 def test_kl_of_a_distribution_with_itself_is_zero():

@@ -109,6 +109,49 @@ def test_probes_read_labels_that_are_linearly_present_and_not_from_noise():
         assert noise[lv]["boundary"] < 0.62 and noise[lv]["ancestor"] < good[lv]["ancestor_majority"] + 0.1
 
 
+def _probe_report(scores):
+    """A probe report from {level: (trained, random, local)} for both targets, boundary-placed ancestors."""
+    def row(value):
+        return {"ancestor": value, "ancestor_majority": 0.3, "ancestor_at_end": value + 0.05,
+                "ancestor_not_end": value - 0.01, "boundary": value, "boundary_rate": 0.1}
+    return {"levels": list(scores), **{name: {str(lv): row(v[i]) for lv, v in scores.items()}
+                                       for i, name in enumerate(("trained", "random_init", "local"))}}
+
+
+def test_probe_prose_follows_the_numbers_level_by_level():
+    # the deep-level case of a weak checkpoint: trained 0.515, local 0.511, random-init 0.477
+    report = _probe_report({3: (0.515, 0.477, 0.511), 4: (0.60, 0.50, 0.58), 5: (0.80, 0.55, 0.60)})
+    text = part1.describe_probes(report, 6, part1.PROBE_MARGIN).splitlines()
+    level3 = next(line for line in text if line.startswith("level 3 (h=3), NT ancestor"))
+    assert "0.515" in level3 and "0.511" in level3 and "not a clear result" in level3
+    level4 = next(line for line in text if line.startswith("level 4 (h=2), NT ancestor"))
+    assert "+0.020 over the local baseline" in level4
+    assert "clearly above both controls" in next(line for line in text if line.startswith("level 5 (h=1), NT ancestor"))
+    assert text[-1] == "Levels where both probes clearly beat both controls: 5. Levels where at least one probe does not: 3, 4."
+    beaten = part1.describe_probes(_probe_report({3: (0.50, 0.49, 0.52)}), 6, 0.05)
+    assert "the local baseline matches or beats the trained model (-0.020)" in beaten
+    assert "cannot match" not in "\n".join(text)
+    rows = part1.check_targets({**_minimal_metrics(report)}, "cpu")
+    level3_row = next(r for r in rows if r.name.startswith("probe level 3 (h=3), NT ancestor: trained minus"))
+    assert level3_row.met is False and level3_row.measured == pytest.approx(0.004)
+
+
+def _minimal_metrics(probes):
+    run = {"accuracy": 0.5, "ci95": [0.4, 0.6]}
+    kl = {"kl": 0.01, "kl_se": 0.001, "excess_loss": 0.011, "excess_loss_se": 0.002}
+    layer = {"contrast_diag": [0.1], "contrast_diag_ci": [[0.05], [0.2]], "adjacent_diag": [0.1],
+             "adjacent_diag_ci": [[0.05], [0.2]]}
+    temps = {"0.2": {"clean": run, "repair_valid": run}}
+    return {
+        "from_scratch": {"grammar": "cfg3f-d3", "references": {"best_ngram": 0.9, "best_ngram_context": 6, "floor": 0.654},
+                         "kl": kl, "diversity": {"collision_rate": 0.0, "reference_ci": [0.0, 0.01]},
+                         "cut0": run, "train": {"final_loss_last_50": 0.7, "tokens": 1e6}},
+        "shipped": {"name": "x", "depth": 6, "train_tokens": 2e7, "cut0": run, "kl": kl, "probes": probes,
+                    "attention": {"per_layer": {"layer1": layer}}, "attention_control": {"per_layer": {"layer1": layer}}},
+        "positions": {}, "robustness": {"models": {part1.CLEAN: temps, part1.NOISY: temps}},
+    }
+
+
 def test_local_features_code_the_last_tokens_and_the_position():
     data = part1.probe_data(G3, 3, seed=5)
     feats = part1.local_features(G3, data, window=2)
@@ -228,6 +271,57 @@ def test_reference_numbers_carry_citations():
     assert all("citation" in v for k, v in ref.items() if isinstance(v, dict) and k not in ("papers", "claims"))
 
 
+def test_every_reference_file_names_the_figure_of_each_approximate_value():
+    from plmkit.paths import data_path
+    from plmkit.results import approximate_values, load_reference
+
+    names = sorted(p.stem for p in data_path("reference").glob("*.json"))
+    assert {"cfg", "knowledge", "manipulation", "canon", "capacity", "igsm"} <= set(names)
+    marked = {name: approximate_values(load_reference(name)) for name in names}
+    assert marked["cfg"] == []  # Part 4.1 prints every cfg number in its figures' cells
+    assert all(figure.startswith("Fig.") for values in marked.values() for _, figure in values)
+    knowledge = load_reference("knowledge")["qa_by_augmentation"]["values"]
+    # printed in the text: single (both), the pretrain/fine-tune values of permute1/permute5/multi5/multi5+permute
+    approx = {path for path, _ in marked["knowledge"]}
+    assert not any(path.startswith("qa_by_augmentation.values.single.") or path == "qa_by_augmentation.values.single"
+                   for path in approx)
+    assert "qa_by_augmentation.values.single+permute1.mixed" in approx
+    assert "qa_by_augmentation.values.multi2" in approx and knowledge["multi2"]["figure"] == "Fig. 3"
+    assert ("single_birth_date", "Fig. 3") in marked["knowledge"] and ("inverse_search", "Fig. 6") in marked["manipulation"]
+
+
+def test_a_malformed_approximate_mark_is_refused():
+    from plmkit.results import _approximate_problems
+
+    assert list(_approximate_problems({"a": {"approximate": True, "v": 1}}, "x"))  # no figure
+    assert list(_approximate_problems({"a": {"approximate": ["w"], "figure": "Fig. 2", "v": 1}}, "x"))  # no key w
+    assert list(_approximate_problems({"a": {"fig": True, "v": 1}}, "x"))  # the old mark alone
+    assert not list(_approximate_problems({"a": {"approximate": ["v"], "figure": "Fig. 2", "v": 1}}, "x"))
+
+
+def test_approximate_reference_values_are_labelled_in_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from plmkit.plots import approximate_note, ours_vs_paper, reference_label
+    from plmkit.results import approximate_figure, load_reference
+
+    values = load_reference("knowledge")["qa_by_augmentation"]["values"]
+    assert reference_label(values["single"]["mixed"], values["single"], "mixed", unit="%") == "86.6%"
+    assert reference_label(values["multi2"]["mixed"], values["multi2"], "mixed", unit="%") == "≈ 89.2% (read off Fig. 3)"
+    assert reference_label(4.4, values["single+permute1"], "pretrain_finetune") == "4.4"
+    assert approximate_note(values["single+permute1"], "mixed") == " (≈, read off Fig. 3)"
+    rows = ["single", "multi2"]
+    fig = ours_vs_paper(rows, [10.0, 20.0], [values[r]["pretrain_finetune"] for r in rows], "acc", "cite",
+                        paper_approx=[approximate_figure(values[r], "pretrain_finetune") for r in rows])
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "9.7" in texts and "≈ 41.1\n(read off Fig. 3)" in texts
+    paper_bars = ax.patches[2:4]
+    assert paper_bars[0].get_hatch() in (None, "") and paper_bars[1].get_hatch() == "//"
+    assert "paper, ≈ read off a figure" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_training_uses_the_part_4_1_recipe_from_the_context(monkeypatch):
     ctx = RunContext(profile="ci", seed=3, progress=False)
     seen = {}
@@ -280,5 +374,15 @@ def test_reproduce_runs_every_experiment_saves_every_figure_and_checks_targets(t
     assert set(metrics["robustness"]["models"]) == {part1.CLEAN, part1.NOISY}
     assert [t["met"] for t in metrics["targets"]] == [None]  # ci only shows that the code runs
     judged = part1.check_targets(json.loads(json.dumps(metrics)), "cpu")  # the same rows from metrics.json
-    assert len(judged) >= 12 and all(t.measured is not None for t in judged)
+    measured = [t for t in judged if not t.note.startswith("not measured")]
+    assert len(measured) >= 20 and all(t.measured is not None and t.met is not None for t in measured)
+    assert len(judged) - len(measured) == 2  # the encoder and the depth ladder, said so
+    names = " | ".join(t.name for t in judged)
+    for level in (3, 4, 5):  # every probed level has its own rows, ancestor and boundary, each against its controls
+        assert f"probe level {level} (h={6 - level}), NT ancestor: trained minus" in names
+        assert f"probe level {level} (h={6 - level}), NT boundary (balanced)" in names
+        assert f"probe level {level} (h={6 - level}), NT ancestor: at boundaries" in names
+    for fragment in ("cut0 accuracy", "KL(true || model)", "|excess loss - KL|", "collision rate", "attention B - N",
+                     "position encodings", "repair-valid gain", "control: the noisy model", "entropy floor"):
+        assert fragment in names, fragment
     print(targets.format_table(judged))

@@ -5,7 +5,8 @@ from typing import Optional
 
 import numpy as np
 
-from ...plots import CONTROL_COLOR, OURS_COLOR, PAPER_COLOR
+from ...plots import CONTROL_COLOR, OURS_COLOR, PAPER_COLOR, approximate_note
+from ...results import approximate_figure
 
 
 def reference() -> dict:
@@ -15,7 +16,7 @@ def reference() -> dict:
 
 
 def _paper_note(entry: dict) -> str:
-    approx = f" (approximate, read off {entry['figure']})" if entry.get("approximate") else ""
+    approx = approximate_note(entry)
     return f"{entry['citation']}{approx}: {entry['text']}"
 
 
@@ -101,7 +102,8 @@ def plot_quantization(quant: dict, people: str, ref: Optional[dict] = None):
                          title=f"Rounding the weights of the N={int(people):,} model",
                          citation="Paper (GPTQ, models at 2 bits/param): " + _paper_note(q)
                                   + " Ours: round-to-nearest, one scale per output row, same P.",
-                         ours_label="plmkit (round-to-nearest)", paper_label="paper (GPTQ)")
+                         ours_label="plmkit (round-to-nearest)", paper_label="paper (GPTQ)",
+                         paper_approx=[approximate_figure(q) if p is not None else None for p in paper])
 
 
 def plot_mlp(mlp: dict, ref: Optional[dict] = None):

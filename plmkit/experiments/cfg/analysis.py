@@ -154,6 +154,70 @@ def level_name(g: cfg.Grammar, level: int) -> str:
     return f"level {level} (h={g.depth - level})"
 
 
+def level_entry(table: dict, level):
+    """``table[level]`` for int keys, or their string form once the report went through JSON."""
+    return table[level] if level in table else table[str(level)]
+
+
+CONTROL_NAMES = {"random_init": "random-init twin", "local": "local baseline"}
+
+
+def probe_verdicts(report: dict, margin: float) -> list[dict]:
+    """Per probed level and target, the trained score against the better of its two controls.
+
+    ``verdict`` is ``"clear"`` (trained at least ``margin`` above both controls), ``"small"`` (above both, by less
+    than ``margin``) or ``"none"`` (a control matches or beats the trained model). For the ancestor probe also
+    whether the node information sits on the subtree boundary (at end = 1 >= all positions > end = 0).
+    """
+    out = []
+    for level in report["levels"]:
+        trained = level_entry(report["trained"], level)
+        for key in ("ancestor", "boundary"):
+            controls = {name: level_entry(report[name], level)[key] for name in CONTROL_NAMES}
+            best = max(controls, key=controls.get)
+            gap = trained[key] - controls[best]
+            row = {"level": int(level), "target": key, "trained": trained[key], "controls": controls,
+                   "better_control": best, "margin": gap,
+                   "verdict": "clear" if gap >= margin else ("small" if gap > 0 else "none")}
+            if key == "ancestor":
+                row.update(majority=trained["ancestor_majority"], at_end=trained["ancestor_at_end"],
+                           not_end=trained["ancestor_not_end"],
+                           on_boundary=trained["ancestor_at_end"] >= trained["ancestor"] > trained["ancestor_not_end"])
+            out.append(row)
+    return out
+
+
+def describe_probes(report: dict, depth: int, margin: float) -> str:
+    """The probe results in words, one sentence per level and target, written from the numbers themselves."""
+    lines = []
+    for v in probe_verdicts(report, margin):
+        name = f"level {v['level']} (h={depth - v['level']})"
+        what = "NT ancestor (accuracy)" if v["target"] == "ancestor" else "NT boundary (balanced accuracy)"
+        control = CONTROL_NAMES[v["better_control"]]
+        others = ", ".join(f"{CONTROL_NAMES[k]} {x:.3f}" for k, x in v["controls"].items())
+        head = f"{name}, {what}: trained {v['trained']:.3f} ({others})"
+        if v["verdict"] == "clear":
+            tail = f"clearly above both controls, by {v['margin']:+.3f} over the {control}."
+        elif v["verdict"] == "small":
+            tail = (f"above both controls but only by {v['margin']:+.3f} over the {control}, less than the {margin:g} "
+                    "margin: not a clear result.")
+        else:
+            tail = (f"the {control} matches or beats the trained model ({v['margin']:+.3f}): this run does not show "
+                    "this level linearly encoded beyond what the control reads.")
+        lines.append(f"{head}: {tail}")
+        if v["target"] == "ancestor":
+            where = (f"at boundaries {v['at_end']:.3f}, elsewhere {v['not_end']:.3f}: "
+                     + ("the node information is best read at the subtree boundary."
+                        if v["on_boundary"] else "not the boundary pattern (at boundaries >= all > elsewhere)."))
+            lines.append(f"    {where}")
+    verdicts = probe_verdicts(report, margin)
+    unclear = sorted({v["level"] for v in verdicts if v["verdict"] != "clear"})
+    clear = sorted({v["level"] for v in verdicts} - set(unclear))
+    summary = (f"Levels where both probes clearly beat both controls: {', '.join(map(str, clear)) or 'none'}. "
+               f"Levels where at least one probe does not: {', '.join(map(str, unclear)) or 'none'}.")
+    return "\n".join(lines + [summary])
+
+
 # ----------------------------------------------------------------------------------------------
 # Attention: boundary-to-boundary statistics
 # ----------------------------------------------------------------------------------------------

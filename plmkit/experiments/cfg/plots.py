@@ -37,37 +37,45 @@ def plot_loss(history: History, refs: dict, title: str = "Training loss on fresh
 def plot_accuracy(results: dict, ref: Optional[dict] = None, title: str = "Generation accuracy at temperature 1"):
     """``results``: label -> generation summary (``accuracy``, ``ci95``, ``cut``). cut0 bars get the
     paper's cut0 number beside them; cutK bars have none (Part 4.1 reports cut0 only)."""
-    from ...plots import ours_vs_paper
+    from ...plots import ours_vs_paper, reference_label
+    from ...results import approximate_figure
 
     ref = ref or reference()
-    paper_cut0 = ref["accuracy_cfg3f"]["Llama(RoPE)"]["8L512D"]
+    entry = ref["accuracy_cfg3f"]["Llama(RoPE)"]
+    paper_cut0 = entry["8L512D"]
     labels = list(results)
     ours = [100 * results[k]["accuracy"] for k in labels]
     err = np.array([[100 * (r["accuracy"] - r["ci95"][0]), 100 * (r["ci95"][1] - r["accuracy"])]
                     for r in results.values()]).T
     paper = [paper_cut0 if results[k]["cut"] == 0 else None for k in labels]
+    gpt2 = ref["accuracy_cfg3f"]["GPT2(RoPE)"]
     fig = ours_vs_paper(labels, ours, paper, "fully valid sentences (%)",
-                        f"Paper: Llama(RoPE) 8L512D on full cfg3f, {paper_cut0}% from <bos> after 4.9B tokens "
-                        f"{ref['accuracy_cfg3f']['citation'].split(':')[0]}; GPT2(RoPE) 8L512D "
-                        f"{ref['accuracy_cfg3f']['GPT2(RoPE)']['8L512D']}%. Ours: small models on sub-grammars, "
+                        f"Paper: Llama(RoPE) 8L512D on full cfg3f, {reference_label(paper_cut0, entry, '8L512D', unit='%')} "
+                        f"from <bos> after 4.9B tokens {ref['accuracy_cfg3f']['citation'].split(':')[0]}; GPT2(RoPE) 8L512D "
+                        f"{reference_label(gpt2['8L512D'], gpt2, '8L512D', unit='%')}. Ours: small models on sub-grammars, "
                         "error bars = Wilson 95% intervals.", title=title, ours_err=err,
-                        paper_label="paper (full cfg3f, 8L512D)")
+                        paper_label="paper (full cfg3f, 8L512D)",
+                        paper_approx=[approximate_figure(entry, "8L512D") if p is not None else None for p in paper])
     fig.axes[0].set_ylim(0, 105)
     return fig
 
 
 def plot_kl(results: dict, ref: Optional[dict] = None, title: str = "KL(true || model) per position"):
-    from ...plots import ours_vs_paper
+    from ...plots import ours_vs_paper, reference_label
+    from ...results import approximate_figure
 
     ref = ref or reference()
-    paper = ref["kl_cfg3f"]["Llama(RoPE)"]["8L512D"]
+    entry = ref["kl_cfg3f"]["Llama(RoPE)"]
+    paper = entry["8L512D"]
     labels = list(results)
     fig = ours_vs_paper(labels, [results[k]["kl"] for k in labels], [paper] * len(labels), "nats per position",
-                        f"Paper: Llama(RoPE) 8L512D on full cfg3f, KL {paper} {ref['kl_cfg3f']['citation'].split(':')[0]}. "
+                        f"Paper: Llama(RoPE) 8L512D on full cfg3f, KL {reference_label(paper, entry, '8L512D')} "
+                        f"{ref['kl_cfg3f']['citation'].split(':')[0]}. "
                         "Ours: mean over fresh sentences, error bars = 2 s.e.; excess loss measured on the same sentences: "
                         + ", ".join(f"{k} {results[k]['excess_loss']:.4f}" for k in labels),
                         title=title, ours_err=[2 * results[k]["kl_se"] for k in labels],
-                        paper_label="paper (full cfg3f, 8L512D)")
+                        paper_label="paper (full cfg3f, 8L512D)",
+                        paper_approx=[approximate_figure(entry, "8L512D")] * len(labels))
     fig.axes[0].set_yscale("log")
     return fig
 
@@ -91,7 +99,8 @@ def plot_kl_by_position(per_position: Sequence[np.ndarray], title: str = "Where 
 
 
 def plot_positions(results: dict, ref: Optional[dict] = None, title: str = "Position encodings at equal steps"):
-    from ...plots import OURS_COLOR, PAPER_COLOR, _plt, add_citation
+    from ...plots import OURS_COLOR, PAPER_COLOR, _plt, add_citation, reference_label
+    from ...results import approximate_figure
 
     ref = ref or reference()
     plt = _plt()
@@ -104,10 +113,16 @@ def plot_positions(results: dict, ref: Optional[dict] = None, title: str = "Posi
     axes[0].set_ylabel("excess loss over the floor (nats/token)")
     axes[0].set_title("loss (lower is better)")
     acc = [100 * results[a]["cut0"]["accuracy"] for a in arms]
-    paper_values = {"rope": ref["accuracy_cfg3f"]["Llama(RoPE)"]["8L512D"], "nope": ref["accuracy_cfg3f"]["Llama(NoPE)"]["8L512D"]}
+    entries = {"rope": ref["accuracy_cfg3f"]["Llama(RoPE)"], "nope": ref["accuracy_cfg3f"]["Llama(NoPE)"]}
     axes[1].bar(x - 0.2, acc, 0.4, color=OURS_COLOR, label="plmkit (this run)")
-    paper = [paper_values.get(a, np.nan) for a in arms]
-    axes[1].bar(x + 0.2, paper, 0.4, color=PAPER_COLOR, label="paper: Llama 8L512D, full cfg3f")
+    paper = [entries[a]["8L512D"] if a in entries else np.nan for a in arms]
+    bars = axes[1].bar(x + 0.2, paper, 0.4, color=PAPER_COLOR, label="paper: Llama 8L512D, full cfg3f")
+    for rect, arm in zip(bars, arms):
+        if arm in entries:
+            if approximate_figure(entries[arm], "8L512D"):
+                rect.set_hatch("//")
+            axes[1].annotate(reference_label(entries[arm]["8L512D"], entries[arm], "8L512D"),
+                             (rect.get_x() + rect.get_width() / 2, rect.get_height()), ha="center", va="bottom", fontsize=7)
     for ax in axes:
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=10)
