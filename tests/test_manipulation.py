@@ -55,12 +55,70 @@ def test_evaluation_reports_both_modes_and_the_hint_prediction(world, data):
     model = M.make_model(world, M.settings(CI).sizes)
     out = M.evaluate_tasks(CI, model, world, data, ("month_mod2", "month_rank", "birth_year"), n_pairs=20)
     parity = out["month_mod2"]
-    assert {"accuracy_direct", "accuracy_hint", "hint_accuracy", "predicted_with_hint", "chance"} <= set(parity)
+    assert {"accuracy_direct", "accuracy_hint", "hint_accuracy", "hint_accuracy_per_value", "predicted_with_hint",
+            "chance"} <= set(parity)
     assert parity["chance"] == 0.5
     assert parity["predicted_with_hint"] == pytest.approx(parity["hint_accuracy"] + (1 - parity["hint_accuracy"]) * 0.5)
-    rank = out["month_rank"]
-    assert rank["predicted_with_hint"] == pytest.approx(rank["hint_accuracy"] ** 2 + (1 - rank["hint_accuracy"] ** 2) * 0.5)
+    rank = out["month_rank"]  # the whole-pair hint accuracy, used once
+    assert rank["predicted_with_hint"] == pytest.approx(rank["hint_accuracy"] + (1 - rank["hint_accuracy"]) * 0.5)
     assert "accuracy" in out["birth_year"] and out["month_rank"]["examples"] == 20
+
+
+def _pair(hint, answer):
+    return bios.QAPair("month_rank", (0, 1), "q", answer, hint, "hint")
+
+
+def test_pair_hint_accuracy_counts_both_months_once():
+    """By hand: 4 pairs; the hints of 3 are exactly right, one has its second month wrong.
+
+    Whole-pair hint accuracy 3/4, per-value accuracy 7/8. With chance 1/2 the prediction is
+    3/4 + 1/4 * 1/2 = 7/8; squaring the whole-pair accuracy again would give 9/16 + 7/16 * 1/2 = 25/32.
+    """
+    qas = [_pair("October; September", "Yes"), _pair("May; June", "No"), _pair("March; January", "Yes"),
+           _pair("April; July", "No")]
+    said = [["October", ";", "September", ".", "Yes", "."], ["May", ";", "June", ".", "No", "."],
+            ["March", ";", "January", ".", "No", "."], ["April", ";", "May", ".", "Yes", ".", "<eos>"]]
+    row = M.hint_scores(qas, said, chance=0.5)
+    assert row["hint_accuracy"] == pytest.approx(3 / 4)
+    assert row["hint_accuracy_per_value"] == pytest.approx(7 / 8)
+    assert row["predicted_with_hint"] == pytest.approx(7 / 8)
+    assert row["predicted_with_hint"] != pytest.approx(25 / 32)
+    assert row["accuracy_after_right_hint"] == pytest.approx(2 / 3)  # the third right hint is followed by "No"
+    # the paper's pair formula takes the per-value accuracy: (7/8)^2 + (1 - (7/8)^2) / 2 = 113/128
+    assert bios.hint_predicted_accuracy(row["hint_accuracy_per_value"], 0.5, pair=True) == pytest.approx(113 / 128)
+
+
+def test_single_person_hint_scores_with_multi_word_values():
+    qas = [bios.QAPair("major_mod5", (0,), "q", "3", "Electrical Engineering", "hint"),
+           bios.QAPair("major_mod5", (1,), "q", "1", "Music", "hint")]
+    said = [["Electrical", "Engineering", ".", "3", "."], ["Art", ".", "1", "."]]
+    row = M.hint_scores(qas, said, chance=0.2)
+    assert row["hint_accuracy"] == row["hint_accuracy_per_value"] == pytest.approx(0.5)
+    assert row["predicted_with_hint"] == pytest.approx(0.5 + 0.5 * 0.2)
+
+
+def test_retrieval_control_scores_month_year_and_major(world, data):
+    class Echo:
+        """Answers every question with a fixed completion."""
+        device = torch.device("cpu")
+
+    people = data.forward("test")
+    words = {"birth_date": people[0].birth_date.replace(",", " ,").split() + ["."],
+             "major": people[0].major.split() + ["."]}
+    import plmkit.experiments.manipulation.tasks as tasks_module
+    original = tasks_module.generate_answers
+    tasks_module.generate_answers = lambda model, world, qas: [words[qa.task] for qa in qas]
+    try:
+        out = M.evaluate_retrieval(Echo(), world, data)
+    finally:
+        tasks_module.generate_answers = original
+    share = lambda same: sum(same(p) for p in people) / len(people)  # noqa: E731
+    assert out["birth_date"]["accuracy"] == pytest.approx(share(lambda p: p.birth_date == people[0].birth_date))
+    assert out["birth_month"]["accuracy"] == pytest.approx(share(lambda p: p.birth_month == people[0].birth_month))
+    assert out["year_in_date"]["accuracy"] == pytest.approx(share(lambda p: p.birth_year == people[0].birth_year))
+    assert out["major"]["accuracy"] == pytest.approx(share(lambda p: p.major == people[0].major))
+    assert out["birth_month"]["chance"] == pytest.approx(1 / 12)
+    assert out["major"]["chance"] == pytest.approx(1 / len(world.pools.majors))
 
 
 def test_inverse_search_finetune_and_evaluation_run(world, data):
@@ -135,24 +193,75 @@ def test_settings_are_the_family_sizes_with_the_part_s_own_changes():
     assert (cpu.inverse.ft_steps, cpu.inverse.ft_lr, cpu.inverse.lora_emb_rank) == (1000, 1e-3, 128)
 
 
-def _metrics(direct=0.52, hinted=0.75, predicted=0.79, forward=0.0, reverse=0.45, p_value=1e-40):
-    row = {"chance": 0.5, "accuracy_direct": direct}
-    return {"tasks": {"without_hint": {"month_mod2": row, "birth_year": {"chance": 0.01, "accuracy": 0.1}},
-                      "with_hint": {"month_mod2": {**row, "accuracy_hint": hinted, "hint_accuracy": 0.58,
-                                                   "predicted_with_hint": predicted}}},
-            "inverse_search": {"forward_test": {"all_to_first": forward}, "reverse_test": {"all_to_first": reverse},
+def _metrics(direct=0.52, hinted=0.75, predicted=0.79, forward=0.0, reverse=0.45, p_value=1e-40, month=0.6,
+             numerics=0.3, hint_direct=0.5):
+    parity = {"chance": 0.5, "accuracy_direct": direct}
+    hint_row = {"chance": 0.5, "accuracy_direct": hint_direct, "accuracy_hint": hinted, "hint_accuracy": 0.58,
+                "predicted_with_hint": predicted}
+    rank = {"chance": 0.5, "accuracy_direct": 0.5}
+    return {"tasks": {"without_hint": {"month_mod2": parity,
+                                       "month_mod12": {"chance": 1 / 12, "accuracy_direct": numerics},
+                                       "major_mod5": {"chance": 0.2, "accuracy_direct": 0.22}, "month_rank": rank,
+                                       "birth_year": {"chance": 0.01, "accuracy": 0.1}},
+                      "with_hint": {"month_mod2": hint_row,
+                                    "month_rank": {**rank, "accuracy_hint": 0.55, "hint_accuracy": 0.18,
+                                                   "predicted_with_hint": 0.59}}},
+            "retrieval": {"without_hint": {"birth_month": {"accuracy": month, "chance": 1 / 12},
+                                           "major": {"accuracy": 0.5, "chance": 1 / 30}}},
+            "bio_first_token": {"forward": 1.0},
+            "inverse_search": {"forward_train": {"all_to_first": 1.0, "all_to_full": 1.0},
+                               "forward_test": {"all_to_first": forward, "all_to_full": 0.0},
+                               "reverse_test": {"all_to_first": reverse},
                                "chance": {"all_to_first": 0.01}, "p_value_reverse_above_forward": p_value}}
 
 
-def test_targets_rows_carry_the_measured_value_and_the_threshold():
+def test_targets_cover_every_small_scale_target_with_its_control():
     rows = {t.name: t for t in M.check_targets(_metrics(), "cpu")}
-    assert set(rows) == {"month_mod2_without_hint_within_10_points_of_chance",
-                         "month_mod2_with_hint_within_10_points_of_prediction", "forward_test_first_name_at_most_2pct",
-                         "reverse_test_above_forward_test", "reverse_test_far_above_forward_test"}
-    assert all(t.met for t in rows.values())
+    assert set(rows) == {
+        "birth_month_retrieved_directly_at_least_3x_chance", "major_retrieved_directly_at_least_3x_chance",
+        "forward_bios_memorised_at_least_95pct",
+        "month_mod2_without_hint_within_10_points_of_chance", "major_mod5_without_hint_within_10_points_of_chance",
+        "month_rank_without_hint_within_10_points_of_chance", "month_mod12_direct_at_least_3x_chance",
+        "month_mod2_with_hint_within_10_points_of_prediction",
+        "month_mod2_hint_trained_without_hint_within_10_points_of_no_hint_run",
+        "month_rank_with_hint_within_10_points_of_prediction",
+        "month_rank_hint_prediction_at_least_10_points_above_chance",
+        "month_rank_hint_trained_without_hint_within_10_points_of_no_hint_run",
+        "forward_train_inverse_at_100pct", "forward_test_first_name_at_most_2pct", "forward_test_full_name_zero",
+        "reverse_test_above_forward_test", "reverse_test_far_above_forward_test"}
+    missed = {n for n, t in rows.items() if not t.met}
+    assert missed == {"month_rank_hint_prediction_at_least_10_points_above_chance"}  # 0.59 - 0.5 < 0.10
+    assert "cannot tell hints from guessing" in rows["month_rank_with_hint_within_10_points_of_prediction"].note
+    assert "control: birth_month_retrieved_directly" in rows["month_mod2_without_hint_within_10_points_of_chance"].note
+    assert "control: major_retrieved_directly" in rows["major_mod5_without_hint_within_10_points_of_chance"].note
     assert rows["month_mod2_without_hint_within_10_points_of_chance"].measured == pytest.approx(0.02)
+    assert rows["birth_month_retrieved_directly_at_least_3x_chance"].measured == pytest.approx(7.2)
+    assert rows["month_mod12_direct_at_least_3x_chance"].measured == pytest.approx(3.6)
     assert rows["reverse_test_far_above_forward_test"].measured == pytest.approx(45.0)
-    missed = {t.name: t.met for t in M.check_targets(_metrics(direct=0.7, hinted=0.5, forward=0.05, reverse=0.3,
-                                                              p_value=0.01), "cpu")}
-    assert not any(missed[n] for n in missed if n != "reverse_test_above_forward_test")
-    assert missed["reverse_test_above_forward_test"] is True
+
+
+def test_missed_targets_are_reported_never_loosened():
+    rows = {t.name: t for t in M.check_targets(_metrics(direct=0.7, hinted=0.5, forward=0.05, reverse=0.3,
+                                                        p_value=0.01, month=0.2, numerics=0.1, hint_direct=0.85),
+                                            "cpu")}
+    for name in ("month_mod2_without_hint_within_10_points_of_chance",
+                 "month_mod2_with_hint_within_10_points_of_prediction",
+                 "forward_test_first_name_at_most_2pct", "reverse_test_far_above_forward_test",
+                 "birth_month_retrieved_directly_at_least_3x_chance", "month_mod12_direct_at_least_3x_chance",
+                 "month_mod2_hint_trained_without_hint_within_10_points_of_no_hint_run"):
+        assert rows[name].met is False, name
+    assert rows["reverse_test_above_forward_test"].met is True
+    assert rows["month_mod12_direct_at_least_3x_chance"].threshold == ">= 3"
+    assert all("missed," in rows[n].note for n in rows if rows[n].met is False and not n.startswith(("forward_test",
+                                                                                                    "reverse_test")))
+    hinted = _metrics(hinted=0.5)
+    hinted["tasks"]["with_hint"]["month_mod2"]["accuracy_after_right_hint"] = 0.6
+    row = {t.name: t for t in M.check_targets(hinted, "cpu")}["month_mod2_with_hint_within_10_points_of_prediction"]
+    assert row.met is False and "after a right hint the answer is right 60%" in row.note
+
+
+def test_targets_of_a_partial_run_are_not_measured_rows():
+    rows = M.check_targets({"tasks": {"without_hint": {}, "with_hint": {}}}, "gpu")
+    unmeasured = [t for t in rows if t.met is None]
+    assert {t.name for t in unmeasured} >= {"birth_month_retrieved_directly_at_least_3x_chance",
+                                            "month_mod12_direct_at_least_3x_chance", "inverse_search"}

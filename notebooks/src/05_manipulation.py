@@ -18,14 +18,17 @@
 #   training samples for 75%).
 # * **Comparison**: "Was Anya born in a later month than Sabrina?" Same story.
 # * **Hints = chain of thought** [3.2 Res. 4]: letting the model write the month first ("October. Yes.") fixes it,
-#   to exactly the level its extraction accuracy predicts. Hints seen in training do not help answers given without.
+#   to about the level its extraction accuracy predicts. Hints seen in training do not help answers given without.
+# * **The control** [3.2 §4, Res. 1-2]: the paper's model states the birth date and the major of held-out people
+#   (≈100% and 98%) when asked plainly. "Cannot do X directly" means something only beside a closely related task
+#   that the same model, fine-tuned the same way, does directly; this lab measures such a control.
 # * **Inverse search** [3.2 Res. 7]: "Who was born on October 2, 1996 in Princeton, NJ ...?" is at **0%** for every
 #   forward dataset, for every model size. It works only if the training text itself states the name *after* the
 #   facts, and then it is no longer inverse search.
 #
 # | | |
 # |---|---|
-# | **Time** | about 45 minutes to read and do the exercises; the code runs in about 10 minutes (`cpu` profile) |
+# | **Time** | about 75 minutes to read and do the five exercises; the code runs in about 10 minutes (`cpu` profile) |
 # | **Prerequisites** | Lab 04 (biographies, LoRA fine-tuning, the P_train / P_test split) |
 
 # %% [markdown]
@@ -57,7 +60,7 @@ ctx = start_lab()  # the lab's run context: profile, seed, device; every experim
 # | profile | people | what this lab can show | what it cannot |
 # |---|---|---|---|
 # | `ci` | 40 + 40 | that the code runs (seconds); ignore its numbers | everything else |
-# | `cpu` | 600 forward + 150 reversed, 150 exposures | parity, luckiness mod 5 and month ranking near chance without hints; with hints close to what extraction predicts; hints in training not helping direct answers; inverse search at chance for the forward group and far above it for the reversed group | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results |
+# | `cpu` | 600 forward + 150 reversed, 150 exposures | sized to test: parity, luckiness mod 5 and month ranking near chance without hints, beside plain retrieval of the month and the major by the same LoRA (the control); hint-trained models asked without hints; with-hint accuracy against the prediction from hint accuracy; inverse search for the forward and the reversed group. The targets table at the end says which of these this run met | sample-complexity curves (10K / 50K / 2.5M samples), dual-retrieval order effects, GPT-4 results; pair tasks with hints need a hint accuracy this scale does not reach (section 3) |
 # | `gpu` | 2,000 + 1,000, 300 exposures, 10 tasks | the same on more tasks and more training people | the paper's 100K-people scale |
 
 # %%
@@ -85,6 +88,52 @@ for mode in ("direct", "hint"):
 print(bios.person_examples("all_to_first", people[:1])[0].text)
 
 # %% [markdown]
+# ### Exercise 1: chance and majority
+# > **Teaches:** what "near chance" is measured against, and why a uniform guess is not the only baseline.
+# > **Difficulty:** 1 / 3. **Importance:** high (every "cannot" of this lab is a distance to chance). **Time:** 10 minutes.
+#
+# A classification task maps the attribute's value (the month 1-12, or a major's luckiness) to an answer with
+# `label(value)`. Write `baselines(label, values)`, where `values` lists the equally likely values of the attribute,
+# returning two accuracies:
+# * **chance**: a uniform guess among the possible answers (the paper's "random guess" [3.2 §4]);
+# * **majority**: always giving the most common answer, when the value is drawn uniformly from `values`.
+#
+# <details><summary>Hint 1</summary>
+#
+# `Counter(label(v) for v in values)` counts how many values give each answer: its length is the number of answers.
+# </details>
+# <details><summary>Hint 2</summary>
+#
+# For the month mod 5 the residues 1 and 2 come from three months each (1, 6, 11 and 2, 7, 12), the others from two.
+# </details>
+
+# %%
+from collections import Counter
+
+
+def baselines(label, values: list) -> tuple:
+    """(chance, majority): a uniform guess over the answers, and always the most common answer."""
+    # BEGIN SOLUTION
+    counts = Counter(label(v) for v in values)
+    return 1 / len(counts), max(counts.values()) / len(values)
+    # END SOLUTION
+
+
+checks.task_baselines(baselines)
+
+# %% [markdown]
+# The kit's own baselines for this lab's tasks (with the `cpu` pools), beside yours. Where the two differ (as for the
+# month mod 5 in the checker), a model that always gives one answer beats the uniform guess; the tables below print
+# the uniform-guess chance, as the paper does, so compare with both.
+
+# %%
+for task in ("month_mod2", "month_mod12", "major_mod5"):
+    values = list(range(1, 13)) if task.startswith("month") else list(cpu_world.pools.luckiness)
+    chance, majority = baselines(bios.get_task(task).label, values)
+    print(f"{task:<12} yours: chance {chance:6.1%}, majority {majority:6.1%} | kit: chance "
+          f"{bios.chance_baseline(task, cpu_world.pools):6.1%}, majority {bios.majority_baseline(task, cpu_world.pools):6.1%}")
+
+# %% [markdown]
 # ### One pretraining run, two groups
 # To keep the `cpu` budget, one model is pretrained on two disjoint groups of people (a kit design):
 # * **F (forward)**, `multi5+permute`: the extractable format of lab 04; used for every task.
@@ -109,10 +158,10 @@ world = manipulation.make_world(ctx)
 settings = manipulation.settings(ctx)
 data = manipulation.make_data(world, settings.n_forward, settings.n_reverse, ctx.seed)
 model, history = manipulation.pretrain(ctx, world, data, settings.exposures, live_plot=True)
-forward_bio = manipulation.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.forward]))
-reverse_bio = manipulation.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.reverse]))
-print(f"{history.steps} steps in {history.seconds:.0f} s; BIO first-token accuracy: F {forward_bio['first_token_mean']:.1%}, "
-      f"R {reverse_bio['first_token_mean']:.1%}")
+bio_forward = manipulation.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.forward]))
+bio_reverse = manipulation.bio_accuracy(model, world, data.bio.entries_of([p.pid for p in data.design.reverse]))
+print(f"{history.steps} steps in {history.seconds:.0f} s; BIO first-token accuracy: F {bio_forward['first_token_mean']:.1%}, "
+      f"R {bio_reverse['first_token_mean']:.1%}")
 
 # %% [markdown]
 # ### Explore: browse the people
@@ -152,30 +201,36 @@ widgets.interact(show_person, group=widgets.ToggleButtons(options=["F (forward)"
 # ## 3. Classification and comparison, without and with hints
 #
 # Two LoRA fine-tunings on the F_train people, each on the same mix of tasks (month parity, month in numerics,
-# major luckiness mod 5, month ranking on pairs, and the birth year as a retrieval control):
+# major luckiness mod 5, month ranking on pairs, and the birth year asked alone):
 # * **trained without hints**: every example answers directly;
 # * **trained with hints**: each example carries the hint with probability 1/2, so the model sees both forms.
 #
 # Both mixes also contain the six plain extraction questions of the same F_train people (Lab 04's QA). This is a kit
 # choice for small scale: the paper starts from a model that already extracts at ~100% and trains on thousands of
-# people [3.2 §4]; with 150 training people, a LoRA trained on a task alone memorised those people instead of
-# learning to extract (in our trials its hints were right far more often for training people than for test people,
-# until the extraction questions were mixed in). The extraction questions never show a task's answer.
+# people [3.2 §4]; with a few hundred training people, a LoRA trained on a task alone memorises those people instead
+# of learning to extract. The extraction questions never show a task's answer, and they give this lab its
+# **positive control**: the same LoRA, after the same fine-tuning, asked plainly for the month and the major of the
+# F_test people (plain retrieval [3.2 §3]). A task that "cannot be done directly" counts only beside this control.
 #
-# Both are tested on F_test people in both modes.
+# Both LoRAs are tested on F_test people in both modes.
 #
-# ### Exercise 1: what a hint should give
+# ### Exercise 2: what a hint should give
 # > **Teaches:** why chain of thought helps exactly as much as extraction allows.
-# > **Difficulty:** easy. **Time:** 5 minutes.
+# > **Difficulty:** 1 / 3. **Importance:** high (the with-hint rows of the targets table test this formula). **Time:** 5 minutes.
 #
 # If the hint (the extracted month or major) is right, the rest is a trivial lookup; if it is wrong, assume the answer
-# is a chance guess. With hint accuracy *h* and chance level *c*, what accuracy do we expect? For a pair task, *both*
-# hints must be right [3.2 fn 15]. Write `predicted_accuracy(h, c, pair)`.
+# is a chance guess. With hint accuracy *h* for one person's value and chance level *c*, what accuracy do we expect?
+# For a pair task *both* people's values must be right; assume each is right with probability *h*, independently
+# [3.2 fn 15]. Write `predicted_accuracy(h, c, pair)`.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1</summary>
 #
 # P[all hints right] is *h* for one person and *h²* for a pair; the answer is right then, and right with
 # probability *c* otherwise.
+# </details>
+# <details><summary>Hint 2</summary>
+#
+# Check with the paper's month parity: *h* = 0.91, *c* = 0.5 gives 0.955.
 # </details>
 
 # %%
@@ -190,11 +245,12 @@ def predicted_accuracy(hint_accuracy: float, chance: float, pair: bool = False) 
 checks.hint_prediction(predicted_accuracy)
 
 # %%
-task_results = {}
+task_results, retrieval = {}, {}
 for with_hints in (False, True):
     tuned, _ = manipulation.finetune_tasks(ctx, world, model, data, with_hints)
     key = "with_hint" if with_hints else "without_hint"
     task_results[key] = manipulation.evaluate_tasks(ctx, tuned, world, data)
+    retrieval[key] = manipulation.evaluate_retrieval(tuned, world, data)
     answer_models[f"trained {key.replace('_', ' ')}"] = tuned
 
 print(f"{'task':<13}{'chance':>8}{'w/o hint':>10}{'hint-trained':>14}{'with hint':>11}{'hint acc':>10}{'predicted':>11}")
@@ -205,26 +261,131 @@ for task in settings.tasks:
         continue
     print(f"{task:<13}{a['chance']:>8.1%}{a['accuracy_direct']:>10.1%}{b['accuracy_direct']:>14.1%}"
           f"{b['accuracy_hint']:>11.1%}{b['hint_accuracy']:>10.1%}{b['predicted_with_hint']:>11.1%}")
-manipulation.plot_tasks(task_results["without_hint"], task_results["with_hint"]);
+print("\nplain retrieval (the control), same LoRAs, F_test:")
+for fact in ("birth_month", "major", "birth_date", "year_in_date"):
+    a, b = retrieval["without_hint"][fact], retrieval["with_hint"][fact]
+    print(f"{fact:<13}{a['chance']:>8.1%}{a['accuracy']:>10.1%}{b['accuracy']:>14.1%}")
+manipulation.plot_tasks(task_results["without_hint"], task_results["with_hint"], retrieval=retrieval);
 
 # %% [markdown]
-# **How to read it.** "hint acc" is how often the model writes the right month or major for a test person: its
-# *extraction* accuracy. "with hint" should sit near "predicted" (your formula). "w/o hint" is the interesting
-# column: the model extracts the month, yet cannot say whether it is even without writing it out, and training
-# with hints did not teach it to (column "hint-trained", tested without the hint). The month in numerics (`month_mod12`)
-# and the birth year only *rephrase* or *retrieve* a stored fact; they are the controls that can work directly.
+# **How to read it.** "hint acc" is how often the with-hint LoRA writes exactly the right hint for a test person:
+# its *extraction* accuracy, one attribute for single-person tasks, two for `month_rank`. "with hint" should sit near
+# "predicted". "w/o hint" is the interesting column, read beside the control rows: `birth_month` is the first word of
+# the birth date that the same LoRA states when asked plainly. The verdicts below are computed from this run's numbers;
+# "using the fact it states" is your `predicted_accuracy` with the control's accuracy as *h*: what a model that
+# computed the answer from the month (or major) it retrieves would score.
+
+# %%
+control = retrieval["without_hint"]
+no_hint, hinted = task_results["without_hint"], task_results["with_hint"]
+for task, fact in manipulation.CONTROL_OF.items():
+    row, c = no_hint[task], control[fact]
+    works = c["accuracy"] >= 3 * c["chance"]
+    bar = row["chance"] + 0.10 if task != "month_mod12" else 3 * row["chance"]  # month_mod12 only rephrases
+    done = row["accuracy_direct"] >= bar
+    if not works:
+        verdict = "no conclusion: the control (plain retrieval of that fact) does not work either"
+    elif done:
+        verdict = "done directly, beside the control"
+    else:
+        verdict = "NOT done directly, although the same LoRA states the fact it needs"
+    used = predicted_accuracy(c["accuracy"], row["chance"], pair=bios.get_task(task).arity == 2)
+    print(f"{task:<12} directly {row['accuracy_direct']:6.1%} (chance {row['chance']:5.1%}, bar {bar:5.1%}; using "
+          f"the fact it states: {used:5.1%}) | {fact} asked plainly {c['accuracy']:6.1%} (chance {c['chance']:5.1%}): "
+          f"{verdict}")
+year_alone, year_in_date = no_hint["birth_year"]["accuracy"], control["year_in_date"]["accuracy"]
+print(f"\npartial retrieval: the birth year asked alone {year_alone:.1%}; the year written at the end of the full birth "
+      f"date {year_in_date:.1%}; the full date {control['birth_date']['accuracy']:.1%}")
+print("after a right hint, the answer is right: " + "; ".join(
+    f"{t} {hinted[t]['accuracy_after_right_hint']:.1%}" if hinted[t]["hint_accuracy"] else f"{t} (no right hint)"
+    for t in hinted if "hint_accuracy" in hinted[t]))
+print("hints in training, asked without a hint: " + "; ".join(
+    f"{t} {hinted[t]['accuracy_direct']:.1%} vs {no_hint[t]['accuracy_direct']:.1%} trained without"
+    for t in hinted if "accuracy_direct" in hinted[t]))
+
+# %% [markdown]
+# The line "after a right hint" tests the assumption behind your prediction: that a right hint is always followed by
+# the right answer. Where it is well below 100%, the LoRA has not learned the step from the written hint to the answer,
+# and "with hint" falls below "predicted" for that reason, not because hints do not help.
 #
-# **At this scale, honestly.** The `cpu` run trains one multi-task LoRA on 300 people, and it extracts far less well
-# than the paper's model (~100%): expect "hint acc" around 50-60% for single attributes and low for pairs (both
-# months must be right), so "with hint" rises above chance only as far as that allows, and month ranking barely at
-# all. With half as many training people (an earlier version of this lab), the LoRA memorised them and the with-hint
-# answers drifted below the prediction. The paper's near-perfect with-hint accuracies need its scale: the `gpu`
-# profile or more.
+# The paper's rephrasing control, the month in numerics, works directly at its scale [3.2 Fig. 11]; the targets
+# table at the end holds it to 3x chance here, and says if this run missed it. The paper also finds the birth year
+# asked alone retrieved poorly, because the model learned to write the month and day before it [3.2 Res. 2]: compare
+# the two year numbers above.
 #
-# Why? Knowledge is stored as "name -> October", not as "name -> even month". Turning it into a new fact needs a
-# computation *after* the retrieval, and a transformer answering in one step has to learn that computation
-# separately for each of the facts it could retrieve; with a hint, the retrieved word is in the context, and a
-# single rule ("October -> Yes") does the rest.
+# Why would a model that states the month fail at its parity, as the paper finds? Knowledge is stored as
+# "name -> October", not as "name -> even month". Turning it into a new fact needs a computation *after* the
+# retrieval, and a transformer answering in one step has to learn that computation separately for each of the facts
+# it could retrieve; with a hint, the retrieved word is in the context, and a single rule ("October -> Yes") does the
+# rest.
+#
+# ### Exercise 3: what does "hint acc" count?
+# > **Teaches:** how a hinted answer is scored, and why a pair's hint accuracy must not be squared again.
+# > **Difficulty:** 2 / 3. **Importance:** high (this is the scoring behind every with-hint number). **Time:** 10 minutes.
+#
+# A hinted completion reads `HINT. ANSWER.`, e.g. `October; September. Yes.` for a pair. Write
+# `score_hinted(generated, hint, answer)` returning `(hint_right, values_right, answer_right)`:
+# * `hint_right`: the hint (the text before the first period) is exactly `hint`;
+# * `values_right`: how many of the hint's values (separated by `;`) are right, position by position: the first value
+#   is the first person's;
+# * `answer_right`: the answer (between the hint's period and the next one) is exactly `answer`, whatever the hint.
+#
+# <details><summary>Hint 1</summary>
+#
+# `generated.partition(".")` splits at the first period; do it again on the rest for the answer. Strip spaces.
+# </details>
+# <details><summary>Hint 2</summary>
+#
+# `zip(said.split(";"), hint.split(";"))` pairs the values position by position.
+# </details>
+
+# %%
+def score_hinted(generated: str, hint: str, answer: str) -> tuple:
+    """(whole hint right, number of hint values right, answer right) for one hinted completion."""
+    # BEGIN SOLUTION
+    said, _, rest = generated.partition(".")
+    said, got_answer = said.strip(), rest.partition(".")[0].strip()
+    values_right = sum(g.strip() == t.strip() for g, t in zip(said.split(";"), hint.split(";")))
+    return said == hint, values_right, got_answer == answer
+    # END SOLUTION
+
+
+checks.hint_scoring(score_hinted)
+
+# %% [markdown]
+# **Predict, then check.** Score the with-hint LoRA's own month-ranking answers with your function. `hint_right`
+# averaged is the table's "hint acc": it already counts "both months right". From the per-value accuracy *h*, your
+# `predicted_accuracy(h, c, pair=True)` squares it; from the whole-hint accuracy the prediction uses it once,
+# `predicted_accuracy(h_pair, c)`. Squaring the whole-hint accuracy again would count the second month twice.
+
+# %%
+rank_seed = 1000 * ctx.seed + manipulation.groups.SEEDS["test"] + settings.tasks.index("month_rank")  # the table's pairs
+rank_qas = manipulation.task_examples("month_rank", data.forward("test"), n_pairs=settings.test_pairs,
+                                      seed=rank_seed, mode="hint")
+words = manipulation.generate_answers(answer_models["trained with hint"], world, rank_qas)
+texts = [" ".join(w for w in ws if w != "<eos>").replace(" ;", ";").replace(" .", ".") for ws in words]
+scores = [score_hinted(t, qa.hint, qa.answer) for t, qa in zip(texts, rank_qas)]
+h_pair = np.mean([s[0] for s in scores])
+h_value = np.mean([s[1] for s in scores]) / 2
+measured = np.mean([s[2] for s in scores])
+chance = bios.chance_baseline("month_rank", world.pools)
+print(f"{len(rank_qas)} test pairs, e.g. {texts[0]!r} for {rank_qas[0].hint}. {rank_qas[0].answer}.")
+print(f"both months right {h_pair:.1%}; one month right {h_value:.1%} (squared: {h_value ** 2:.1%})")
+print(f"prediction from both-right, used once: {predicted_accuracy(h_pair, chance):.1%}; from one month, squared: "
+      f"{predicted_accuracy(h_value, chance, pair=True):.1%}; both-right squared again (wrong): "
+      f"{predicted_accuracy(h_pair, chance, pair=True):.1%}; measured with hint: {measured:.1%}")
+margin = predicted_accuracy(h_pair, chance) - chance
+print(f"the prediction is {margin:.1%} above chance: " + (
+    "enough for the with-hint row to test the hint effect" if margin >= 0.10 else
+    "less than the 10-point margin of the target, so a with-hint accuracy near the prediction is also near a coin "
+    "flip; at this scale month ranking with hints is no evidence either way"))
+
+# %% [markdown]
+# **At this scale, honestly.** The `cpu` run trains one multi-task LoRA on a few hundred people. Compare its "hint acc"
+# and its plain retrieval above with the paper's model, which extracts birth dates at ≈100% and majors at 98%
+# [3.2 §4], and reaches 84.5% hint accuracy on major mod 5 [3.2 Fig. 4]. With a hint, accuracy can rise above chance
+# only as far as the hint accuracy allows, and a pair task needs both months right. The paper's near-perfect
+# with-hint accuracies need its scale: the `gpu` profile or more.
 
 # %% [markdown]
 # ## 4. Inverse search
@@ -233,9 +394,9 @@ manipulation.plot_tasks(task_results["without_hint"], task_results["with_hint"])
 # 1996* in *Princeton, NJ*, and worked for *Meta Platforms* at *Menlo Park, CA*?" The model saw each of these facts many
 # times, always *after* the name. Next-token prediction trains `name -> facts`, never `facts -> name`.
 #
-# ### Exercise 2: design the reversed-data fix
+# ### Exercise 4: design the reversed-data fix
 # > **Teaches:** what data makes inverse search learnable, and why that is no longer "inverse" search.
-# > **Difficulty:** easy. **Time:** 10 minutes.
+# > **Difficulty:** 1 / 3. **Importance:** medium (the R group of this lab is built this way). **Time:** 10 minutes.
 #
 # Write `reverse_bio(pairs, name)`: `pairs[k]` is attribute sentence k written two ways, `(with "The person" as subject,
 # with the pronoun)`. Return one entry in which **every fact is stated before the name**: the first sentence refers to
@@ -259,9 +420,39 @@ def reverse_bio(pairs: list, name: str) -> str:
 checks.reversed_bio(reverse_bio)
 
 # %% [markdown]
-# Our R group was pretrained on exactly such text (with the facts also shuffled). As the paper trains one model per
-# dataset, each group gets its own LoRA, from the same pretrained model, on the inverse questions of its training
-# people; then the test on the held-out people of each group:
+# ### Exercise 5: the honest baseline of inverse search
+# > **Teaches:** what "chance" is for a question whose answer is a name, and how a baseline can leak the test set.
+# > **Difficulty:** 2 / 3. **Importance:** medium (the forward group's result is read against it). **Time:** 10 minutes.
+#
+# A model that links no facts to names can still learn, from its training people, which first name is most common,
+# and always answer it. Write `majority_first_name_accuracy(train_names, test_names)`: choose the most common first
+# name among the **training** people and return the share of **test** people who have it. Then predict: will the
+# forward group's LoRA beat it on F_test?
+#
+# <details><summary>Hint 1</summary>
+#
+# `Counter(train_names).most_common(1)[0][0]` is the name; count it among `test_names`.
+# </details>
+# <details><summary>Hint 2</summary>
+#
+# Choosing the name on the test people would make the baseline look at the answers it is scored on.
+# </details>
+
+# %%
+def majority_first_name_accuracy(train_names: list, test_names: list) -> float:
+    """Share of test people whose first name is the most common first name of the training people."""
+    # BEGIN SOLUTION
+    name = Counter(train_names).most_common(1)[0][0]
+    return sum(n == name for n in test_names) / len(test_names)
+    # END SOLUTION
+
+
+checks.majority_name_baseline(majority_first_name_accuracy)
+
+# %% [markdown]
+# Our R group was pretrained on exactly such reversed text (with the facts also shuffled). As the paper trains one
+# model per dataset, each group gets its own LoRA, from the same pretrained model, on the inverse questions of its
+# training people; then the test on the held-out people of each group:
 
 # %%
 inverse_models, _ = manipulation.finetune_inverse(ctx, world, model, data)
@@ -270,14 +461,25 @@ answer_models["inverse search, R LoRA"] = inverse_models["reverse"]
 inverse = manipulation.evaluate_inverse(inverse_models, world, data)
 for group in ("forward_train", "forward_test", "reverse_train", "reverse_test"):
     print(f"{group:<14}" + "  ".join(f"{t}: {inverse[group][t]:6.1%}" for t in manipulation.INVERSE_TASKS))
-print(f"chance: first name {inverse['chance']['all_to_first']:.1%}; one-sided binomial p-value of R_test > F_test "
-      f"(first name): {inverse['p_value_reverse_above_forward']:.2g}")
+baseline = {group: majority_first_name_accuracy([p.first for p in pick("train")], [p.first for p in pick("test")])
+            for group, pick in (("forward", data.forward), ("reverse", data.reverse))}
+print(f"chance: first name {inverse['chance']['all_to_first']:.1%} (uniform over the pool); most common training "
+      f"first name: {baseline['forward']:.1%} of F_test, {baseline['reverse']:.1%} of R_test")
+print(f"one-sided binomial p-value of R_test > F_test (first name): {inverse['p_value_reverse_above_forward']:.2g}")
+f_test, r_test = inverse["forward_test"]["all_to_first"], inverse["reverse_test"]["all_to_first"]
+f_train = min(inverse["forward_train"].values())
+print(f"forward group: training people {f_train:.1%} (both tasks, worst), test people {f_test:.1%}: " + (
+    "at the level of guessing, although its own training questions were learned" if f_test <= max(
+        0.02, baseline["forward"]) and f_train >= 0.99 else "not the clean forward failure of the paper"))
+print(f"reversed group: test people {r_test:.1%}, " + (
+    f"{r_test / max(f_test, inverse['chance']['all_to_first']):.0f}x the forward group's (or chance)"
+    if r_test > f_test else "not above the forward group"))
 
 # %% [markdown]
-# **What it means.** Both groups' *training* people are answered: the fine-tuning data is simply memorised. On test
-# people the forward group stays at chance: the model holds the facts of F_test people, extractable in the forward
-# direction, and still cannot find a person from them [3.2 Res. 7]. The reversed group, whose pretraining text
-# predicted the name *from* the facts, answers many of its test people.
+# **What it means.** Read the printed lines: where the training people are answered and the forward test people are
+# not, the LoRA learned its own questions (the control) and still cannot find a forward person from their facts,
+# although the model holds those facts in the forward direction [3.2 Res. 7]. The reversed group, whose pretraining
+# text predicted the name *from* the facts, is the second control: the same recipe on a closely related task.
 #
 # Is the reversed group's remaining gap a storage problem or a fine-tuning problem? Ask the *pretrained* model,
 # with no fine-tuning at all, to continue the facts in its own pretraining words:
@@ -290,27 +492,37 @@ for group, share in inverse["completion_probe"].items():
     print(f"{group:<14}first name predicted next: {share:6.1%}")
 manipulation.plot_inverse(inverse);
 
+# %%
+probe = inverse["completion_probe"]
+print(f"pretrained model, no fine-tuning: first name predicted next for {probe['reverse_test']:.1%} of R_test and "
+      f"{probe['forward_test']:.1%} of F_test (uniform guess {inverse['chance']['all_to_first']:.1%}); the fine-tuned "
+      f"R LoRA answers {r_test:.1%} of R_test")
+
 # %% [markdown]
-# The link from facts to name *is* stored for the reversed group (far above chance, with no fine-tuning), and is not
-# there at all for the forward group: the forward failure is about storage, not about the question format. What the
-# fine-tuned R LoRA loses on the way (it learned the question format from 75 people and partly memorised them
-# instead) is a small-scale effect; the paper's reverse datasets, with far more people, show the contrast at full
-# strength. The fix works because it turns the question into forward retrieval, which is why the paper recommends
-# putting the reversed statements into pretraining (or using retrieval, or line numbers, as GPT-4 does for Bible
-# verses) [3.2 Res. 9].
+# Where the pretrained model already continues the reversed group's facts with the right name, the link from facts
+# to name is stored, and whatever the fine-tuned R LoRA loses on the way (it learned the question format from
+# only the R_train people) is a fine-tuning effect; the forward group has no such link to find. The fix works
+# because it turns the question into forward retrieval, which is why the paper recommends putting the reversed
+# statements into pretraining (or using retrieval, or line numbers, as GPT-4 does for Bible verses) [3.2 Res. 9].
 
 # %% [markdown]
 # ## 5. What each profile can and cannot show
 #
-# * `ci` only runs the code.
-# * `cpu` (about 10 minutes): the classification and comparison tasks near chance without hints, hint-trained models
-#   that still fail without hints, with-hint accuracy near the prediction from hint accuracy, and the forward /
-#   reversed contrast in inverse search. It trains one multi-task LoRA per condition on 300 people (the paper: one
-#   LoRA per task on up to 50,000), so it cannot show how slowly accuracy without hints grows with more samples.
+# * `ci` only runs the code; its numbers mean nothing.
+# * `cpu` (about 10 minutes) is sized to test each row of the table below: the tasks without hints beside the
+#   plain-retrieval control, the hint-trained LoRA asked without hints, with-hint accuracy against its prediction, the
+#   month in numerics as the paper's rephrasing control, and the forward / reversed contrast in inverse search. It
+#   trains one multi-task LoRA per condition on a few hundred people (the paper: one LoRA per task on up to 50,000),
+#   so it cannot show how slowly accuracy without hints grows with more samples, and its extraction is too weak for a
+#   pair task with hints to be a test.
 # * `gpu`: ten tasks and more training people.
+#
+# The targets table: every target of this part, the value this run measured, the threshold, met or MISSED, and in
+# the note the control each "cannot" row stands beside. A missed row is a result too: read its note.
 #
 # Rerun headless: `python -m plmkit reproduce manipulation --profile cpu --out runs/manipulation`.
 
 # %%
-summary = {"tasks": task_results, "inverse_search": inverse}
+summary = {"tasks": task_results, "retrieval": retrieval, "inverse_search": inverse,
+           "bio_first_token": {"forward": bio_forward["first_token_mean"], "reverse": bio_reverse["first_token_mean"]}}
 print(targets.format_table(manipulation.check_targets(summary, ctx.profile)))

@@ -367,7 +367,12 @@ def chance_baseline(task_name: str, pools: PoolSet, n_candidates: int | None = N
 
 def hint_predicted_accuracy(hint_accuracy: float, chance: float, pair: bool = False) -> float:
     """Accuracy expected with hints if a correct hint always gives the right answer and a wrong one a
-    chance guess (Part 3.2 fn 15): ``h + (1-h) c``; for pair tasks both hints must be right: ``h^2 + (1-h^2) c``."""
+    chance guess (Part 3.2 fn 15): ``h + (1-h) c``.
+
+    ``pair=True`` takes ``h`` as the accuracy of *one* person's hint value and squares it (both values must be
+    right, assumed independent): ``h^2 + (1-h^2) c``. An accuracy measured on the whole pair hint
+    (``October; September`` exactly right) already counts "both right": pass it with ``pair=False``.
+    """
     h = hint_accuracy ** 2 if pair else hint_accuracy
     return h + (1.0 - h) * chance
 

@@ -14,13 +14,26 @@ def reference() -> dict:
     return load_reference("manipulation")
 
 
-def plot_tasks(without_hint: dict, with_hint: dict, ref: Optional[dict] = None):
+CONTROL_LABELS = {"birth_month": "month\n(plain QA)", "major": "major\n(plain QA)"}
+
+
+def plot_tasks(without_hint: dict, with_hint: dict, ref: Optional[dict] = None, retrieval: Optional[dict] = None):
     """Per task: chance, trained w/o hint, trained with hint tested w/o and with hint, hint accuracy and
-    its prediction [3.2 fn 15]; the paper's Fig. 4 row (major %5) beside ours."""
-    from ...plots import PAPER_COLOR, _plt, add_citation
+    its prediction [3.2 fn 15]; the paper's Fig. 4 row (major %5) beside ours.
+
+    ``retrieval`` (:func:`.tasks.evaluate_retrieval` per LoRA): the positive controls, the same LoRAs asked
+    plainly for the month and the major, drawn as two more groups of bars.
+    """
+    from ...plots import PAPER_COLOR, _plt, add_citation, approximate_note
 
     ref = ref or reference()
     plt = _plt()
+    if retrieval:
+        without_hint, with_hint = dict(without_hint), dict(with_hint)
+        for fact, label in CONTROL_LABELS.items():
+            without_hint[label] = {"chance": retrieval["without_hint"][fact]["chance"],
+                                   "accuracy": retrieval["without_hint"][fact]["accuracy"]}
+            with_hint[label] = {"accuracy": retrieval["with_hint"][fact]["accuracy"]}
     tasks = list(without_hint)
     series = [
         ("chance", [without_hint[t]["chance"] for t in tasks], "#bbbbbb"),
@@ -41,7 +54,7 @@ def plot_tasks(without_hint: dict, with_hint: dict, ref: Optional[dict] = None):
     ax.scatter(x + (3 - (len(series) - 1) / 2) * width, 100 * np.asarray(predicted, dtype=float), marker="_", s=250,
                color="black", zorder=3, label="with-hint prediction from hint accuracy [3.2 fn 15]")
     ax.set_xticks(x)
-    ax.set_xticklabels(tasks, rotation=15)
+    ax.set_xticklabels(tasks, rotation=15, fontsize=8)
     ax.set_ylabel("accuracy on F_test (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Manipulating knowledge without and with hints (ours)")
@@ -58,7 +71,7 @@ def plot_tasks(without_hint: dict, with_hint: dict, ref: Optional[dict] = None):
         ax_paper.scatter(labels, [100 * v for v in ours], color="#1f77b4", zorder=3, label="ours (major_mod5)")
         ax_paper.legend(fontsize=7)
     ax_paper.set_ylim(0, 105)
-    ax_paper.set_title("paper: major mod 5 [3.2 Fig. 4]", fontsize=9)
+    ax_paper.set_title(f"paper: major mod 5 [3.2 Fig. 4]{approximate_note(ref['hints_major_mod5'])}", fontsize=8)
     ax_paper.tick_params(axis="x", labelsize=7)
     add_citation(fig, f"Paper: {ref['hints_major_mod5']['citation']} {ref['hint_prediction']['citation']}")
     fig.tight_layout()
@@ -67,7 +80,7 @@ def plot_tasks(without_hint: dict, with_hint: dict, ref: Optional[dict] = None):
 
 def plot_inverse(result: dict, ref: Optional[dict] = None):
     """Inverse-search accuracy for the forward and reversed groups, train and test people, vs the paper."""
-    from ...plots import PAPER_COLOR, _plt, add_citation
+    from ...plots import PAPER_COLOR, _plt, add_citation, reference_label
 
     ref = ref or reference()
     plt = _plt()
@@ -89,7 +102,8 @@ def plot_inverse(result: dict, ref: Optional[dict] = None):
                             fontsize=7)
     paper = ref["inverse_search"]
     ax.axhline(paper["forward_test_full_name"], color=PAPER_COLOR, ls="--",
-               label=f"paper: forward datasets, P_test ({paper['forward_test_full_name']}%)")
+               label="paper: forward datasets, P_test "
+                     f"({reference_label(paper['forward_test_full_name'], paper, unit='%')})")
     ax.axhline(100 * result["chance"]["all_to_first"], color="black", ls=":",
                label=f"first-name chance ({100 * result['chance']['all_to_first']:.1f}%)")
     ax.set_xticks(x)

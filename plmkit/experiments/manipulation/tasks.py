@@ -9,10 +9,11 @@ from typing import Optional, Sequence
 
 from ...data import bios
 from ...data.bios import QAPair
+from ...data.bios.qa import split_completion
 from ...model import GPT
 from ...train import History
 from ..common import RunContext
-from ..shared.bios import BioWorld, finetune_qa, qa_accuracy
+from ..shared.bios import BioWorld, finetune_qa, generate_answers
 from .groups import SEEDS, ManipulationData
 from .settings import settings
 
@@ -95,13 +96,65 @@ def evaluate_tasks(ctx: RunContext, model: GPT, world: BioWorld, data: Manipulat
         for mode in task_modes:
             qas = task_examples(task, people, n_pairs=n_pairs or s.test_pairs,
                                 seed=1000 * ctx.seed + SEEDS["test"] + i, mode=mode)
-            score = qa_accuracy(model, world, qas)
+            said = generate_answers(model, world, qas)
             key = "accuracy" if mode is None else f"accuracy_{mode}"
-            row[key] = score.per_task[task]
+            row[key] = bios.score_answers(qas, said).per_task[task]
             if mode == "hint":
-                row["hint_accuracy"] = score.hint_per_task[task]
-                row["predicted_with_hint"] = bios.hint_predicted_accuracy(row["hint_accuracy"], row["chance"],
-                                                                          pair=definition.arity == 2)
+                row.update(hint_scores(qas, said, row["chance"]))
             row["examples"] = len(qas)
         out[task] = row
     return out
+
+
+def hint_scores(qas: Sequence[QAPair], said: Sequence[Sequence[str]], chance: float) -> dict:
+    """Hint accuracy of hint-mode answers and the with-hint accuracy it predicts [3.2 fn 15].
+
+    ``hint_accuracy``: the whole hint exactly right, so for a pair ``October; September`` it already counts
+    "both months right"; the prediction uses it once, ``h + (1 - h) c``. ``hint_accuracy_per_value``: the
+    share of single hint values right (for one person the same number). ``accuracy_after_right_hint``: how
+    often a right hint is followed by the right answer, which the prediction takes to be 1. The paper's pair formula
+    ``h^2 + (1 - h^2) c`` squares this per-value accuracy, assuming the two people's values are right
+    independently; squaring the whole-hint accuracy would count "both right" twice.
+    """
+    whole = values = n_values = answered = 0
+    for qa, words in zip(qas, said):
+        hint, answer = split_completion(words, hint_mode=True)
+        whole += hint == qa.hint_words
+        answered += hint == qa.hint_words and answer == qa.answer_words
+        target = " ".join(qa.hint_words).split(" ; ")
+        got = " ".join(hint).split(" ; ")
+        values += sum(g == t for g, t in zip(got, target))
+        n_values += len(target)
+    h = whole / max(1, len(qas))
+    return {"hint_accuracy": h, "hint_accuracy_per_value": values / max(1, n_values),
+            "predicted_with_hint": bios.hint_predicted_accuracy(h, chance),
+            "accuracy_after_right_hint": answered / whole if whole else float("nan")}
+
+
+RETRIEVAL_ATTRIBUTES = ("birth_date", "major")  # the facts the classification and comparison tasks read
+
+
+def evaluate_retrieval(model: GPT, world: BioWorld, data: ManipulationData) -> dict:
+    """The positive control: the same LoRA asked plainly for the facts the tasks use, on F_test.
+
+    Plain retrieval is in every task mix (the six extraction questions of F_train, never of F_test), so it
+    had the same model and the same fine-tuning budget as the tasks [3.2 §3]. Per fact: accuracy and the
+    uniform-guess chance. ``birth_month`` is the first word of the generated birth date (the month a task
+    needs), ``year_in_date`` its last word: the year written as part of the full date, to set beside the
+    ``birth_year`` task that asks for the year alone [3.2 Res. 2].
+    """
+    people = data.forward("test")
+    qas = bios.qa_pairs(people, RETRIEVAL_ATTRIBUTES)
+    said = [bios.cut_at_stop(words) for words in generate_answers(model, world, qas)]
+    hits = {"birth_date": 0, "birth_month": 0, "year_in_date": 0, "major": 0}
+    for qa, words in zip(qas, said):
+        target = qa.answer_words
+        hits[qa.task] += words == target
+        if qa.task == "birth_date":
+            hits["birth_month"] += words[:1] == target[:1]
+            hits["year_in_date"] += words[-1:] == target[-1:]
+    pools = world.pools
+    chance = {"birth_date": 1 / (12 * 28 * len(pools.years)), "birth_month": 1 / 12,
+              "year_in_date": 1 / len(pools.years),
+              "major": 1 / len(pools.majors)}
+    return {fact: {"accuracy": hits[fact] / len(people), "chance": chance[fact]} for fact in hits}
