@@ -11,6 +11,8 @@ Variants the papers compare, all switches of :class:`GPTConfig`:
 * ``mlp``: ``gelu`` (4d hidden) or ``swiglu`` (gated, 8d/3 hidden, as in Llama).
 * ``norm``: ``layernorm`` or ``rmsnorm``; ``tie_embeddings`` shares input and output embeddings.
 * ``canon``: any subset of ``"ABCD"``, Part 4.1's causal depthwise convolutions (kernel 4).
+* ``attention``: ``softmax`` (the default) or ``gla``, gated linear attention, the linear-time mixer
+  Part 4.1 also gives Canon layers (:class:`GatedLinearAttention`, arithmetic in :mod:`plmkit.gla`).
 * ``causal=False`` turns the model into a bidirectional encoder (Part 1's BERT-style contrast).
 """
 from __future__ import annotations
@@ -24,11 +26,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import gla
+
+ATTENTION_CHOICES = ("softmax", "gla")
 POSITION_CHOICES = ("rope", "learned", "nope", "uniform")
 MLP_CHOICES = ("gelu", "swiglu")
 NORM_CHOICES = ("layernorm", "rmsnorm")
 CANON_POINTS = "ABCD"
 CANON_KERNEL = 4
+GLA_POSITIONS = ("nope", "learned")  # GLA orders tokens by its fading memory; rotary/uniform act inside softmax attention
+GLA_GATE_RANK = 16  # the forget gate's low-rank projection d -> 16 -> key dim
+GLA_GATE_NORMALIZER = 16.0  # log g = logsigmoid(.) / 16: gates start near 0.96, a memory of some 20 tokens
 
 
 @dataclass
@@ -51,8 +59,10 @@ class GPTConfig:
     causal: bool = True
     dropout: float = 0.0
     init_std: float = 0.02
+    attention: str = "softmax"  # "gla": gated linear attention instead of softmax attention [P4.1 §6]
 
     def __post_init__(self):
+        _check_choice("attention", self.attention, ATTENTION_CHOICES)
         _check_choice("pos", self.pos, POSITION_CHOICES)
         _check_choice("mlp", self.mlp, MLP_CHOICES)
         _check_choice("norm", self.norm, NORM_CHOICES)
@@ -74,13 +84,25 @@ class GPTConfig:
             self.uniform_windows = tuple(int(w) for w in self.uniform_windows)
             if len(self.uniform_windows) != self.n_head or min(self.uniform_windows) < 1:
                 raise ValueError(f"uniform_windows needs {self.n_head} positive window sizes, got {self.uniform_windows}")
+        if self.attention == "gla":
+            if self.pos not in GLA_POSITIONS:
+                raise ValueError(f"attention='gla' takes pos in {', '.join(GLA_POSITIONS)} (rotary and uniform act "
+                                 f"inside softmax attention); got pos={self.pos!r}")
+            if not self.causal:
+                raise ValueError("attention='gla' is a causal recurrence; causal=False needs attention='softmax'")
+            if self.d_model % (2 * self.n_head):
+                raise ValueError(f"attention='gla' halves the key width, so d_model={self.d_model} must be divisible "
+                                 f"by 2 * n_head = {2 * self.n_head}")
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["attention"] == "softmax":  # configs saved before the switch existed stay equal to new ones
+            del out["attention"]
+        return out
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -215,6 +237,7 @@ class LayerCache:
         self.k: Optional[torch.Tensor] = None  # (B, H, t, head_dim)
         self.v: Optional[torch.Tensor] = None
         self.canon: dict[str, torch.Tensor] = {}
+        self.state: Optional[torch.Tensor] = None  # gated linear attention's memory (B, H, key, value head dims)
 
     def append(self, k, v):
         self.k = k if self.k is None else torch.cat((self.k, k), dim=2)
@@ -304,6 +327,68 @@ class Attention(nn.Module):
         return allowed
 
 
+class GatedLinearAttention(nn.Module):
+    """Gated linear attention (GLA), in plain torch: a fading matrix memory per head instead of softmax.
+
+    Per head, S_t = diag(g_t) S_{t-1} + k_t^T v_t and o_t = q_t S_t, with a forget gate g_t in (0, 1) per
+    key dim computed from the token itself (:mod:`plmkit.gla` has the three equal ways to evaluate it).
+    The layout follows the GLA that Part 4.1 compares [P4.1 App. C]: keys and queries half as wide as the
+    values (expand_k 0.5), a low-rank gate projection d -> 16 -> key dim with log g = logsigmoid(.) / 16,
+    each head's output RMS-normed and multiplied by a SiLU output gate, then projected: 4d^2 weights, as
+    softmax attention. It has no short convolution of its own, so "GLA + Canon-ABCD" puts the residual
+    Canon-B on its q/k/v (where GLA's optional conv would sit) and A, C, D around it as in the GPT.
+
+    Training and evaluation use the chunked form; with a cache the prompt runs chunked and every new
+    token is one step of the recurrence, carrying the memory S (and Canon's last inputs) in the cache.
+    ``need_weights`` returns the (B, H, T, T) scores of the unrolled sum (no softmax: rows do not sum to 1).
+    Position information, if any, comes from outside (``pos`` 'nope' or 'learned').
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        d, H = config.d_model, config.n_head
+        self.n_head, self.key_width = H, d // 2
+        self.head_k, self.head_v = self.key_width // H, d // H
+        self.qkv = nn.Linear(d, 2 * self.key_width + d, bias=False)
+        self.gate_down = nn.Linear(d, GLA_GATE_RANK, bias=False)
+        self.gate_up = nn.Linear(GLA_GATE_RANK, self.key_width, bias=True)
+        nn.init.zeros_(self.gate_up.bias)  # the model's init redraws weights, never biases
+        self.out_gate = nn.Linear(d, d, bias=False)
+        self.out_norm = RMSNorm(self.head_v)
+        self.proj = nn.Linear(d, d, bias=False)
+        self.canon_b = Canon(self.qkv.out_features, config.canon_residual, config.canon_trainable) if "B" in config.canon else None
+
+    def forward(self, x, cache: Optional[LayerCache] = None, offset: int = 0, need_weights: bool = False):
+        B, T, d = x.shape
+        qkv = _maybe_canon(self.canon_b, self.qkv(x), cache, "B")
+        # The recurrence runs in at least float32, also under autocast: the running sums of log gates
+        # and the memory both add up many small terms.
+        dtype = torch.promote_types(qkv.dtype, torch.float32)
+        log_g = F.logsigmoid(self.gate_up(self.gate_down(x)).to(dtype)) / GLA_GATE_NORMALIZER
+
+        def heads(t, width):
+            return t.reshape(B, T, self.n_head, width).transpose(1, 2).to(dtype)
+
+        q, k, v = qkv.split((self.key_width, self.key_width, d), dim=-1)
+        q, k, v = heads(q, self.head_k) * self.head_k ** -0.5, heads(k, self.head_k), heads(v, self.head_v)
+        log_g = heads(log_g, self.head_k)
+        weights = None
+        with torch.autocast(x.device.type, enabled=False):
+            if need_weights:
+                if cache is not None:
+                    raise ValueError("attention scores of attention='gla' are available without a cache only")
+                y, weights = gla.quadratic(q, k, v, log_g)
+            elif cache is None:
+                y, _ = gla.chunked(q, k, v, log_g)
+            elif T == 1:
+                y, cache.state = gla.recurrent(q, k, v, log_g, cache.state)
+            else:
+                y, cache.state = gla.chunked(q, k, v, log_g, cache.state)
+        y = self.out_norm(y.to(x.dtype)).transpose(1, 2).reshape(B, T, d)
+        return self.proj(y * F.silu(self.out_gate(x))), weights
+
+
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -333,7 +418,7 @@ class Block(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.norm_attn = make_norm(config)
-        self.attn = Attention(config)
+        self.attn = GatedLinearAttention(config) if config.attention == "gla" else Attention(config)
         self.norm_mlp = make_norm(config)
         self.mlp = MLP(config)
         canon = lambda point: Canon(config.d_model, config.canon_residual, config.canon_trainable) if point in config.canon else None  # noqa: E731

@@ -199,3 +199,34 @@ def test_gpu_profile_dry_run_one_step_per_arm_at_gpu_sizes():
     assert "1L-16H-128D" in metrics["copy"]["arms"]
     names = [row["name"] for row in metrics["targets"]]
     assert any("NoPE near chance" in n for n in names) and any("Mano l=8" in n for n in names)
+
+
+# --- the linear-attention arms (gpu) -----------------------------------------------------------------------
+def test_gpu_profile_adds_the_gla_pair_on_the_depo_setting_only():
+    from plmkit.experiments.canon.settings import GLA, GLA_CANON
+    from plmkit.model import GatedLinearAttention
+
+    linear = SETTINGS["gpu"].linear
+    assert [a.name for a in linear.arms] == ["GLA", "GLA + Canon-ABCD"] and linear.seeds == SETTINGS["gpu"].depo.seeds
+    assert all(a.attention == "gla" and a.pos == "nope" for a in linear.arms) and GLA_CANON.canon == "ABCD"
+    assert SETTINGS["ci"].linear is None and SETTINGS["cpu"].linear is None
+    sizes = dataclasses.replace(SETTINGS["gpu"].depo.sizes, context=16)  # the gpu width and depth, a short context
+    plain, with_canon = arms.build_model(GLA, sizes, 40, 3), arms.build_model(GLA_CANON, sizes, 40, 3)
+    assert isinstance(plain.blocks[0].attn, GatedLinearAttention) and plain.config.d_model == 256
+    canon_state = with_canon.state_dict()
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, canon_state[name]), name
+    assert all(".canon_" in name for name in set(canon_state) - set(plain.state_dict()))
+
+
+def test_a_gla_arm_trains_at_ci_size():
+    from plmkit.experiments.canon.settings import GLA_CANON, LinearSettings
+
+    ctx = RunContext(profile="ci", device="cpu", threads=1, progress=False)
+    result = canon.run_linear(ctx, LinearSettings(arms=(GLA_CANON,), seeds=1), SETTINGS["ci"].depo)
+    arm = result["arms"]["GLA + Canon-ABCD"]
+    assert result["steps"] == SETTINGS["ci"].depo.optimiser.steps and len(arm["final"][0]) == result["K"]
+    assert np.all(np.isfinite(arm["final"])) and np.isfinite(arm["final_loss"][0])
+    assert canon.plot_linear(result) is not None
+    with pytest.raises(ValueError, match="gpu profile"):
+        canon.run_linear(ctx)

@@ -9,6 +9,7 @@ depthwise convolution over the last 4 tokens ("horizontal information flow").
 * :mod:`.copy`: Result 1, one attention layer cannot copy but one layer plus Canon can [Fig. 5];
 * :mod:`.depo`: Result 2 (and 3 on gpu) in miniature, reasoning depth on Depo [Fig. 7, 8];
 * :mod:`.placement`: which of the points A, B, C, D matter, and constant Canon on Mano [Figs. 24, 27, 29];
+* :mod:`.linear`: a gated linear attention model with and without Canon, on Depo (gpu) [Results 6-9];
 * :mod:`.cost`: parameters per placement (formula) and step time per placement (measured here);
 * :mod:`.plots`: every figure with the paper's number and its citation beside ours.
 """
@@ -28,9 +29,11 @@ from .arms import build_model, model_config  # noqa: F401
 from .copy import run_copy, summary_lines as copy_summary  # noqa: F401
 from .cost import canon_parameter_formula, canon_widths, measure_overhead, parameter_table  # noqa: F401
 from .depo import run_depo, summary_lines as depo_summary  # noqa: F401
+from .linear import run_linear  # noqa: F401
 from .mechanics import INIT_STD, canon_layers, exact_checks, future_leak  # noqa: F401
 from .placement import mano_summary_lines, placement_accuracy, run_mano, run_placement  # noqa: F401
-from .plots import plot_copy, plot_cost, plot_depo, plot_init, plot_mano, plot_placement, reference  # noqa: F401
+from .plots import (plot_copy, plot_cost, plot_depo, plot_init, plot_linear, plot_mano, plot_placement,  # noqa: F401
+                    reference)
 from .settings import SETTINGS, Arm, CanonSettings, settings  # noqa: F401
 
 
@@ -71,6 +74,9 @@ def reproduce(ctx: RunContext, s: CanonSettings | None = None) -> dict:
     if s.mano is not None:
         metrics["mano"] = run_mano(ctx, s.mano)
         ctx.save_figure(plot_mano(metrics["mano"], ref), "mano")
+    if s.linear is not None:
+        metrics["linear"] = run_linear(ctx, s.linear, s.depo)
+        ctx.save_figure(plot_linear(metrics["linear"], metrics["depo"], ref), "linear")
     metrics["targets"] = targets.as_dicts(check_targets(metrics, ctx.profile))
     return metrics
 

@@ -6,7 +6,7 @@ fixes the initial weights: every weight an arm shares with the plain model of it
 identical, so a Canon arm is "the plain model plus Canon kernels", nothing else.
 
 The model is Llama-style, as in the paper's comparisons [P4.1 App. C]: RMSNorm, gated SiLU MLP,
-untied embeddings, rotary positions unless the arm says NoPE.
+untied embeddings, rotary positions unless the arm says NoPE, softmax attention unless it says GLA.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def model_config(arm: Arm, sizes: ModelSizes, vocab_size: int) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, context=sizes.context, n_layer=arm.n_layer or sizes.n_layer,
                      n_head=arm.n_head or sizes.n_head, d_model=arm.d_model or sizes.d_model, pos=arm.pos,
                      mlp="swiglu", norm="rmsnorm", canon=arm.canon, canon_residual=arm.residual,
-                     canon_trainable=arm.trainable)
+                     canon_trainable=arm.trainable, attention=arm.attention)
 
 
 def build_model(arm: Arm, sizes: ModelSizes, vocab_size: int, seed: int) -> GPT:

@@ -5,14 +5,13 @@ from typing import Optional
 
 import numpy as np
 
-from ...plots import CONTROL_COLOR, PAPER_COLOR, _plt, add_citation
+from ...plots import CONTROL_COLOR, PAPER_COLOR, _plt, add_citation, approximate_note
 
 ARM_COLORS = {"1L": "#7f7f7f", "1L + Canon": "#1f77b4", "1L + cst-Canon": "#17becf", "2L": "#2ca02c",
               "1L-16H-128D": "#9467bd", "RoPE": "#7f7f7f", "RoPE + Canon": "#1f77b4", "NoPE": "#d62728",
-              "NoPE + Canon": "#ff7f0e", "RoPE + cst-Canon": "#17becf"}
+              "NoPE + Canon": "#ff7f0e", "RoPE + cst-Canon": "#17becf", "GLA": "#8c564b", "GLA + Canon-ABCD": "#e377c2"}
 SIZES = ("8L512D", "12L512D", "8L768D", "12L768D")
-
-
+# The paper's GLA cell on Depo (12L768D, Depo1 K = 4, N = 225; accuracy at k = K / k = K/2).
 def reference() -> dict:
     from ...results import load_reference
 
@@ -44,7 +43,7 @@ def plot_copy(result: dict, ref: Optional[dict] = None, title: str = "Copying a 
         ax_paper.plot(paper["steps"], values, "o-", color=_color(name, i), label=name)
     ax_paper.set_ylim(-2, 102)
     ax_paper.set_xlabel("training step")
-    ax_paper.set_title(f"paper: N = {paper['N']} (approximate, read off Fig. 5)", fontsize=9)
+    ax_paper.set_title(f"paper: N = {paper['N']}{approximate_note(paper)}", fontsize=9)
     ax_paper.legend(fontsize=7)
     fig.suptitle(title)
     add_citation(fig, f"Paper: {paper['citation']} {paper['later']}")
@@ -87,7 +86,7 @@ def plot_depo(result: dict, ref: Optional[dict] = None):
     ax_paper.set_xticks(range(len(arm_names)))
     ax_paper.set_xticklabels(arm_names, fontsize=7, rotation=15)
     ax_paper.set_ylim(0, 102)
-    ax_paper.set_title("paper: Depo1, N = 225, k = K = 8 (Fig. 7)", fontsize=9)
+    ax_paper.set_title(f"paper: Depo1, N = 225, k = K = 8{approximate_note(paper) or ' (Fig. 7)'}", fontsize=9)
     ax_paper.legend(fontsize=6, title="model size", title_fontsize=6)
     add_citation(fig, f"Paper: {paper['citation']} {ref['curriculum']['citation']}")
     fig.tight_layout()
@@ -150,7 +149,7 @@ def plot_placement(ours: dict, k: int, ref: Optional[dict] = None):
     ax_paper.set_xticks(range(len(order)))
     ax_paper.set_xticklabels(order)
     ax_paper.set_ylim(0, 102)
-    ax_paper.set_title("paper: NoPE, Depo1 (K = 8), N = 375, k = 8 (Fig. 29)", fontsize=9)
+    ax_paper.set_title(f"paper: NoPE, Depo1 (K = 8), N = 375, k = 8{approximate_note(paper) or ' (Fig. 29)'}", fontsize=9)
     ax_paper.legend(fontsize=6, title="model size", title_fontsize=6)
     add_citation(fig, f"Paper: {paper['citation']} {ref['placement_rope_depo2']['citation']}")
     fig.tight_layout()
@@ -180,7 +179,7 @@ def plot_mano(result: dict, ref: Optional[dict] = None):
     ax_paper.set_xticks(range(len(arm_names)))
     ax_paper.set_xticklabels(arm_names, fontsize=8)
     ax_paper.set_ylim(0, 102)
-    ax_paper.set_title(f"paper: Mano L = {paper['L']} (Fig. 24)", fontsize=9)
+    ax_paper.set_title(f"paper: Mano L = {paper['L']}{approximate_note(paper) or ' (Fig. 24)'}", fontsize=9)
     ax_paper.legend(fontsize=6, title="model size", title_fontsize=6)
     add_citation(fig, f"Paper: {paper['citation']} {paper['depo1_contrast']}")
     fig.tight_layout()
@@ -198,5 +197,47 @@ def plot_init(weights: np.ndarray, ref: Optional[dict] = None):
     ax.set_title("Canon weights keep the default conv init", fontsize=10)
     ax.legend(fontsize=8)
     add_citation(fig, f"Paper: {ref['init']['citation']}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_linear(result: dict, depo: Optional[dict] = None, ref: Optional[dict] = None):
+    """Final accuracy per k of the GLA arms (and the Depo run's softmax arms at the same seeds, if given),
+    beside the paper's GLA cell."""
+    paper = (ref or reference())["gla_depo1_k4_N225"]
+    plt = _plt()
+    fig, (ax, ax_paper) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    arms = dict(result["arms"])
+    if depo is not None and depo["seeds"][:len(result["seeds"])] == result["seeds"]:
+        for name in ("RoPE", "RoPE + Canon"):
+            if name in depo["arms"]:
+                arms[name] = {"final": depo["arms"][name]["final"][:len(result["seeds"])]}
+    ks = result["ks"]
+    width = 0.8 / len(arms)
+    for i, (name, arm) in enumerate(arms.items()):
+        finals = 100 * np.asarray(arm["final"], dtype=float)  # (seeds, k)
+        x = np.arange(len(ks)) + (i - (len(arms) - 1) / 2) * width
+        ax.bar(x, finals.mean(0), width, color=_color(name, i), label=name)
+        for seed_values in finals:
+            ax.scatter(x, seed_values, color="black", s=10, zorder=3)
+    ax.axhline(100 * result["chance"], ls=":", color="black", label=f"chance 1/N = {100 * result['chance']:.1f}%")
+    ax.set_xticks(range(len(ks)))
+    ax.set_xticklabels([f"k = {k}" for k in ks])
+    ax.set_ylim(0, 102)
+    ax.set_ylabel("answer-token accuracy at n = N (%)")
+    ax.set_title(f"ours: {result['preset']} (N = {result['N']}), {result['steps']} steps, "
+                 f"{len(result['seeds'])} seed(s); dots = seeds", fontsize=9)
+    ax.legend(fontsize=7)
+    names = list(paper["arms"])
+    for j, label in enumerate(("k = K", "k = K/2")):
+        ax_paper.bar(np.arange(len(names)) + (j - 0.5) * 0.35, [paper["arms"][a][j] for a in names], 0.35,
+                     color=PAPER_COLOR, alpha=0.5 + 0.3 * j, label=label)
+    ax_paper.set_xticks(range(len(names)))
+    ax_paper.set_xticklabels(names, fontsize=8)
+    ax_paper.set_ylim(0, 102)
+    ax_paper.set_title("paper: 12L768D, Depo1 (K = 4), N = 225 (Fig. 12)", fontsize=9)
+    ax_paper.legend(fontsize=7)
+    fig.suptitle("Gated linear attention with and without Canon")
+    add_citation(fig, f"Paper: {paper['citation']}")
     fig.tight_layout()
     return fig

@@ -8,7 +8,8 @@ paper's convention, never at equal seconds: a Canon step costs more than a plain
 * ``cpu``: the lab in about ten minutes on one core: the copy experiment (Result 1) with every arm and
   three seeds, and Depo in miniature (Result 2's first hop).
 * ``gpu``: about an hour on one GPU: copy in the paper's setting, Depo1-mini with NoPE (Results 2-3),
-  Mano-mini with constant Canon (Fig. 24) and the placement ablation (Figs. 27, 29).
+  Mano-mini with constant Canon (Fig. 24), the placement ablation (Figs. 27, 29) and a linear-attention
+  model (GLA) with and without Canon on the same Depo setting (Results 6-9).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Arm:
     pos: str = "rope"
     n_head: Optional[int] = None
     d_model: Optional[int] = None
+    attention: str = "softmax"  # "gla": gated linear attention [P4.1 §6]
 
 
 PLAIN_1L, CANON_1L = Arm("1L", 1), Arm("1L + Canon", 1, "ABCD")
@@ -41,6 +43,10 @@ ROPE_CST = Arm("RoPE + cst-Canon", canon="ABCD", trainable=False)
 PLACEMENTS = {name: Arm(f"Canon-{name}" if name != "none" else "none", canon=name if name != "none" else "")
               for name in ("none", "B", "AC", "ACD", "ABC", "ABCD")}
 NO_RESIDUAL = Arm("Canon-ABCD (no-res)", canon="ABCD", residual=False)
+# GLA without a short convolution of its own (the paper's plain GLA); with Canon, B is the residual Canon on its
+# q/k/v where GLA's optional conv would sit. No position encoding: the decaying memory orders tokens [P4.1 §6].
+GLA = Arm("GLA", pos="nope", attention="gla")
+GLA_CANON = Arm("GLA + Canon-ABCD", canon="ABCD", pos="nope", attention="gla")
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,14 @@ class PlacementSettings:
 
 
 @dataclass(frozen=True)
+class LinearSettings:
+    """A linear-attention model with and without Canon [P4.1 Results 6-9, Fig. 12]: arms on the Depo setting."""
+
+    arms: tuple[Arm, ...]
+    seeds: int
+
+
+@dataclass(frozen=True)
 class CostSettings:
     """Step time per placement, measured on the device in use [P4.1 fn 11]."""
 
@@ -127,6 +141,7 @@ class CanonSettings:
     jump: Optional[CopySettings] = None  # copy at a larger N: the abrupt jump [P4.1 Fig. 5, 18]
     placement: Optional[PlacementSettings] = None
     mano: Optional[ManoSettings] = None
+    linear: Optional[LinearSettings] = None  # GLA +- Canon on the Depo setting
 
 
 COPY_ARMS = (PLAIN_1L, CANON_1L, CONSTANT_1L, TWO_LAYERS)
@@ -173,6 +188,7 @@ SETTINGS = {
                                           NO_RESIDUAL)),
         mano=ManoSettings(L=8, sizes=ModelSizes(4, 4, 256, 256), seeds=2, eval_instances=256,
                           optimiser=Optimiser(2000, 128, 1e-3, 100, "cosine", 0.1), arms=(ROPE, ROPE_CANON, ROPE_CST)),
+        linear=LinearSettings(arms=(GLA, GLA_CANON), seeds=3),
     ),
 }
 
