@@ -1,9 +1,14 @@
 """The one training loop every experiment uses.
 
 AdamW with weight-decay groups, warmup then cosine / linear / constant schedule, gradient
-clipping, per-token loss weights, mixed precision on CUDA (bf16, or fp16 with a grad scaler on
-GPUs without bf16 such as the T4), fp32 on CPU, a progress bar with the live loss, evaluation
+clipping, per-token loss weights, mixed precision, a progress bar with the live loss, evaluation
 callbacks and atomic checkpoints from which a killed run resumes exactly where it stopped.
+
+Precision (``TrainConfig.precision``): ``auto`` trains in bf16 autocast on CUDA GPUs with native
+bf16 (A100, H100, L4), in fp16 autocast with a grad scaler on older ones (the T4 of Colab), and in
+plain fp32 on CPU and Apple GPUs. ``bf16`` and ``fp16`` ask for that autocast on any device whose
+torch supports it, the CPU included (slower there, but it runs the same mixed-precision code);
+``fp32`` turns autocast off. The grad scaler's state travels with the checkpoints.
 
 Data sources only need ``batch(step) -> Batch`` (see :mod:`plmkit.data.packing`); because a batch
 is a pure function of the step, resuming needs no data state beyond the step itself.
@@ -17,6 +22,7 @@ import math
 import os
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -148,15 +154,46 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _autocast_dtype(device: torch.device, precision: str) -> Optional[torch.dtype]:
-    """None means plain fp32."""
-    if precision == "fp32" or device.type != "cuda":
-        if precision in ("bf16", "fp16") and device.type != "cuda":
-            raise ValueError(f"precision {precision!r} needs a CUDA GPU; this run is on {device.type}; use 'auto' or 'fp32'")
+def native_bf16(device: torch.device) -> bool:
+    """Whether this CUDA GPU computes in bf16 natively (compute capability 8.0 or later, or ROCm).
+
+    ``torch.cuda.is_bf16_supported()`` alone also says yes where bf16 is only emulated (a T4), where
+    fp16 with a grad scaler is several times faster.
+    """
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> Optional[torch.dtype]:
+    """The autocast dtype a run on ``device`` uses; None means plain fp32 (no autocast)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "fp32":
         return None
     if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type != "cuda":
+            return None  # CPU and Apple GPUs: fp32, the numbers every lab's cpu profile was measured with
+        return torch.bfloat16 if native_bf16(device) else torch.float16
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(f"precision {precision!r} needs autocast, which this torch lacks on {device.type}; "
+                         "valid choices here: auto, fp32")
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def describe_precision(device: torch.device, precision: str = "auto") -> str:
+    """What a run on ``device`` trains in, in words: 'bf16 autocast', 'fp16 autocast + grad scaler' or 'fp32'."""
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return "fp32"
+    return "bf16 autocast" if dtype == torch.bfloat16 else "fp16 autocast + grad scaler"
+
+
+def _dtype_name(dtype: Optional[torch.dtype]) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def _distributed() -> tuple[int, int]:
@@ -193,13 +230,14 @@ def train(
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas,
                                   eps=config.eps, **({"fused": True} if device.type == "cuda" else {}))
-    amp_dtype = _autocast_dtype(device, config.precision)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    amp_dtype = autocast_dtype(device, config.precision)
+    # fp16's narrow range makes small gradients underflow: scale the loss up, unscale before clipping
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     history = History()
     start = 0
     ckpt = Path(config.checkpoint_dir) / "last.pt" if config.checkpoint_dir else None
     if ckpt is not None and ckpt.exists():
-        start, history = _resume(ckpt, model, optimizer, scaler, config, data)
+        start, history = _resume(ckpt, model, optimizer, scaler, config, data, amp_dtype)
     net = DistributedDataParallel(model) if world > 1 else model
     is_main = rank == 0
 
@@ -256,13 +294,13 @@ def train(
         if ckpt is not None and is_main and config.checkpoint_every and done % config.checkpoint_every == 0 and not last:
             _flush_losses(pending, history, world)
             history.seconds = seconds_before + time.perf_counter() - t0
-            save_checkpoint(ckpt, model, optimizer, scaler, config, data, done, history)
+            save_checkpoint(ckpt, model, optimizer, scaler, config, data, done, history, amp_dtype)
     _flush_losses(pending, history, world)
     bar.close()
     if end > start:  # resuming a finished run trains nothing and adds no time
         history.seconds = seconds_before + time.perf_counter() - t0
         if ckpt is not None and is_main and end == config.steps:
-            save_checkpoint(ckpt, model, optimizer, scaler, config, data, end, history)
+            save_checkpoint(ckpt, model, optimizer, scaler, config, data, end, history, amp_dtype)
     model.eval()
     return history
 
@@ -300,8 +338,13 @@ def _describe_data(data) -> dict:
     return data.describe() if hasattr(data, "describe") else {"kind": type(data).__name__}
 
 
-def save_checkpoint(path, model, optimizer, scaler, config: TrainConfig, data, step: int, history: History) -> None:
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+def save_checkpoint(path, model, optimizer, scaler, config: TrainConfig, data, step: int, history: History,
+                    amp_dtype: Optional[torch.dtype] = None) -> None:
+    """Write atomically: a crash mid-write leaves the previous checkpoint intact.
+
+    ``scaler`` (fp16 runs) is saved with its current loss scale and growth counter: a resumed run that
+    started from a fresh scale would skip or scale steps differently from the run it continues.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -310,6 +353,7 @@ def save_checkpoint(path, model, optimizer, scaler, config: TrainConfig, data, s
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
+        "amp": _dtype_name(amp_dtype),
         "train_config": config.to_dict(),
         "data": _describe_data(data),
         "step": step,
@@ -321,7 +365,8 @@ def save_checkpoint(path, model, optimizer, scaler, config: TrainConfig, data, s
     os.replace(tmp, path)
 
 
-def _resume(path: Path, model, optimizer, scaler, config: TrainConfig, data) -> tuple[int, History]:
+def _resume(path: Path, model, optimizer, scaler, config: TrainConfig, data,
+            amp_dtype: Optional[torch.dtype] = None) -> tuple[int, History]:
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a plmkit training checkpoint")
@@ -339,9 +384,15 @@ def _resume(path: Path, model, optimizer, scaler, config: TrainConfig, data) -> 
             f"{path} holds a checkpoint of a different run (differs in: {', '.join(mismatches)}). "
             "It was left untouched: choose another checkpoint_dir, or delete that file to start over."
         )
+    saved_amp, amp_now = state.get("amp"), _dtype_name(amp_dtype)
+    if saved_amp is not None and saved_amp != amp_now:
+        # precision 'auto' resolves per device, and the device may change between a run and its resumption
+        warnings.warn(f"{path} was trained in {saved_amp} and resumes in {amp_now} (precision "
+                      f"{config.precision!r} on this device): the rest of the run will not match an "
+                      "uninterrupted one bit for bit", stacklevel=3)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    if scaler is not None and state["scaler"] is not None:
+    if scaler is not None and state.get("scaler") is not None:
         scaler.load_state_dict(state["scaler"])
     _set_rng_state(state["rng"])
     return state["step"], History.from_dict(state["history"])
