@@ -15,6 +15,8 @@ PARTS: dict[str, tuple[str, str]] = {
     "cfg-pretrain": ("plmkit.experiments.cfg.pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
     "igsm": ("plmkit.experiments.igsm", "Part 2.1: grade-school math (iGSM): accuracy by op, shortest solutions, V-probes of the plan, mistakes, depth"),
     "igsm-pretrain": ("plmkit.experiments.igsm.pretrain", "Part 2.1: (re)train the shipped iGSM-nano checkpoint (over an hour on CPU)"),
+    "retry": ("plmkit.experiments.retry", "Part 2.2: learning from mistakes: detect them, retry upon regret, pretrain on retry data at equal tokens, LoRA on it"),
+    "retry-pretrain": ("plmkit.experiments.retry.pretrain", "Part 2.2: (re)train the shipped retry and retry_weak nano checkpoints at lab 02's tokens (about an hour per arm on CPU)"),
     "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),
     "manipulation": ("plmkit.experiments.manipulation", "Part 3.2: classify, compare and inverse-search stored knowledge, with and without hints"),
     "canon": ("plmkit.experiments.canon", "Part 4.1: Canon layers; one attention layer cannot copy without them, reasoning depth on Depo, placements, cost"),
@@ -23,7 +25,7 @@ PARTS: dict[str, tuple[str, str]] = {
 }
 
 # Parts that (re)train the shipped checkpoints: an hour or more each on CPU, so `reproduce all` leaves them out.
-CHECKPOINT_TRAINERS = ("cfg-pretrain", "igsm-pretrain", "capacity-pretrain")
+CHECKPOINT_TRAINERS = ("cfg-pretrain", "igsm-pretrain", "retry-pretrain", "capacity-pretrain")
 
 
 def load_part(name: str):

@@ -29,8 +29,9 @@ from typing import Optional
 from ...results import run_environment, write_json_atomic
 from .. import shipped, targets
 from ..common import RunContext
-from ..shared.igsm import (accuracy_by_op, accuracy_curve, export_checkpoint, fp16_roundtrip, law_weighted, load_world,
-                           make_model, packing_description, per_correct_solution, pretrain)
+from ..shared.igsm import (accuracy_curve, export_checkpoint, fp16_roundtrip, load_world,
+                           make_model, measure_checkpoint, packing_description, per_correct_solution,
+                           pretrain)
 from .settings import PRETRAIN, PretrainRun
 
 FALL_TOLERANCE = 0.03  # per-op accuracies may rise by this much (sampling noise) and still count as falling
@@ -41,19 +42,7 @@ def settings(ctx: RunContext) -> PretrainRun:
 
 
 def measure(model, world, run: PretrainRun) -> dict:
-    """What the sidecar reports: accuracy per op (in distribution and OOD), reask, unnecessary parameters."""
-    cfg = world.config
-    layout = run.train.layout
-    by_op = accuracy_by_op(model, world, (*cfg.in_distribution_ops, *cfg.ood_ops), run.eval_problems, layout=layout)
-    reask = accuracy_by_op(model, world, (cfg.reask_from,), run.eval_problems, layout=layout, reask=True)
-    return {
-        "by_op": {str(op): v for op, v in by_op.items()},
-        "in_distribution": law_weighted(by_op, cfg.op_max),
-        "in_distribution_unnecessary_params": per_correct_solution(by_op, cfg.op_max),
-        "reask": reask[cfg.reask_from],
-        "problems_per_column": run.eval_problems,
-        "decoding": "greedy (beam 1)",
-    }
+    return measure_checkpoint(model, world, run.train.layout, run.eval_problems)
 
 
 def reproduce(ctx: RunContext) -> dict:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..shared.igsm import ModelSize, PretrainSettings
+from ..shared.igsm import CHECKPOINT_RECIPE, ModelSize, PretrainSettings
+from ..shared.igsm_probes import ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -24,39 +25,10 @@ class PretrainRun:
 
 
 PRETRAIN = {
-    "ci": PretrainRun(PretrainSettings(world="nano", size=ModelSize(2, 2, 32), context=256, batch=8, steps=30,
-                                       lr=3e-3, warmup=5, window=112, one_per_row=True, checkpoint_every=10,
-                                       eval_every=15, curve_problems=2),
-                      eval_problems=4, group="igsm-ci", name="nano"),
-    # 65-95 minutes on one CPU thread (2-3 steps/s): 11,000 steps of 24 problems, one per 112-token
-    # window (every nano training problem fits), ~260 k problems. Loss on the solution only: the problem
-    # text is random by construction and costs capacity a small model does not have (the paper trains on
-    # every token [P2.1 App. F]). One problem per window: nano's 24 names recur in every problem.
-    "cpu": PretrainRun(PretrainSettings(world="nano", size=ModelSize(6, 4, 128), context=256, batch=24, steps=11000,
-                                        lr=4e-3, warmup=500, window=112, one_per_row=True, checkpoint_every=400,
-                                        eval_every=1100, curve_problems=24),
-                       eval_problems=300, group="igsm-cpu", name="nano"),
-    # The mini world with paper-style sentences and loss on every token [P2.1 App. F].
-    "gpu": PretrainRun(PretrainSettings(world="mini", size=ModelSize(6, 6, 384), context=512, batch=128, steps=8000,
-                                        lr=2e-3, warmup=500, loss="all", checkpoint_every=500, eval_every=1000,
-                                        curve_problems=64),
-                       eval_problems=512, group="igsm-gpu", name="mini"),
+    "ci": PretrainRun(CHECKPOINT_RECIPE["ci"], eval_problems=4, group="igsm-ci", name="nano"),
+    "cpu": PretrainRun(CHECKPOINT_RECIPE["cpu"], eval_problems=300, group="igsm-cpu", name="nano"),
+    "gpu": PretrainRun(CHECKPOINT_RECIPE["gpu"], eval_problems=512, group="igsm-gpu", name="mini"),
 }
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """V-probes [P2.1 §4.1, App. F.2]: a linear head on the last layer at ``[END]`` and a rank-``rank``
-    update of the input embeddings, trained on train-side problems and scored on test-side ones."""
-
-    train_problems: int
-    test_problems: int
-    items_per_problem: int  # at most 10 (position, A[, B]) choices per problem and task [P2.1 App. E]
-    steps: int
-    batch: int
-    rank: int = 8
-    lr: float = 2e-3  # linear decay to 0, weight decay 0.01 [P2.1 App. F.2]
-    weight_decay: float = 0.01
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,8 @@ def summarize(results: Sequence[igsm.CheckResult]) -> dict:
         "correct": len(correct),
         "unnecessary_params": float(np.mean([len(r.unnecessary) for r in correct])) if correct else float("nan"),
         "unnecessary_ops": float(np.mean([r.unnecessary_ops for r in correct])) if correct else float("nan"),
+        # "Define W as [BACK]." sentences the model wrote itself: retries per correct solution [P2.2 Fig. 5]
+        "retries": float(np.mean([r.retries for r in correct])) if correct else float("nan"),
         "reasons": dict(Counter(r.reason for r in results if not r.correct)),
     }
 
@@ -236,6 +238,40 @@ class PretrainSettings:
     eval_every: int = 0  # steps between points of the accuracy curve (0: none while training)
     curve_problems: int = 16  # problems per op for each point of the curve
     curve_ops: tuple[int, ...] = ()  # default: every training op and the first OOD op
+
+
+# The recipe of the shipped iGSM checkpoints, per profile. Part 2.1's error-free model and Part 2.2's
+# retry models train with exactly this, so their comparison is at equal training tokens [P2.2 §4].
+CHECKPOINT_RECIPE = {
+    "ci": PretrainSettings(world="nano", size=ModelSize(2, 2, 32), context=256, batch=8, steps=30, lr=3e-3, warmup=5,
+                           window=112, one_per_row=True, checkpoint_every=10, eval_every=15, curve_problems=2),
+    # 65-95 minutes on one CPU thread (2-3 steps/s): 11,000 steps of 24 problems, one per 112-token
+    # window (every nano training problem fits), ~260 k problems. Loss on the solution only: the problem
+    # text is random by construction and costs capacity a small model does not have (the paper trains on
+    # every token [P2.1 App. F]). One problem per window: nano's 24 names recur in every problem.
+    "cpu": PretrainSettings(world="nano", size=ModelSize(6, 4, 128), context=256, batch=24, steps=11000, lr=4e-3,
+                            warmup=500, window=112, one_per_row=True, checkpoint_every=400, eval_every=1100,
+                            curve_problems=24),
+    # The mini world with paper-style sentences and loss on every token [P2.1 App. F].
+    "gpu": PretrainSettings(world="mini", size=ModelSize(6, 6, 384), context=512, batch=128, steps=8000, lr=2e-3,
+                            warmup=500, loss="all", checkpoint_every=500, eval_every=1000, curve_problems=64),
+}
+
+
+def measure_checkpoint(model: GPT, world: World, layout: str, problems_per_op: int) -> dict:
+    """What a checkpoint's sidecar reports: full-solution accuracy per op (in distribution and OOD), on
+    reask problems, unnecessary parameters and retries per correct solution [P2.1 Figs. 3, 4; P2.2 Fig. 5]."""
+    cfg = world.config
+    by_op = accuracy_by_op(model, world, (*cfg.in_distribution_ops, *cfg.ood_ops), problems_per_op, layout=layout)
+    reask = accuracy_by_op(model, world, (cfg.reask_from,), problems_per_op, layout=layout, reask=True)
+    return {
+        "by_op": {str(op): v for op, v in by_op.items()},
+        "in_distribution": law_weighted(by_op, cfg.op_max),
+        "in_distribution_unnecessary_params": per_correct_solution(by_op, cfg.op_max),
+        "reask": reask[cfg.reask_from],
+        "problems_per_column": problems_per_op,
+        "decoding": "greedy (beam 1)",
+    }
 
 
 def curve_ops(world: World, s: PretrainSettings) -> tuple[int, ...]:
