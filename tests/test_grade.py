@@ -19,17 +19,17 @@ from plmkit import grade, labs
 
 LAB = "00_tour"
 TIMEOUT = 5
-EXERCISES = ["causal mask", "rotary embedding", "linear probe"]
+EXERCISES = ["entropy of one step", "causal mask", "rotary embedding", "linear probe", "bracket to close: probe labels"]
 P, F, NA, CR, NR, NG = "passed", "failed", "not attempted", "checker removed", "not run", "not graded"
 EXPECTED = {  # student -> outcome per exercise
-    "complete": [P, P, P],
-    "untouched": [NA, NA, NA],
-    "wrong_mask": [F, P, P],
-    "deleted_checker": [P, CR, P],
-    "endless_loop": [P, F, P],
-    "not_json": [NG, NG, NG],
-    "other_lab": [NG, NG, NG],
-    "kernel_dies": [P, NR, NR],
+    "complete": [P, P, P, P, P],
+    "untouched": [NA, NA, NA, NA, NA],
+    "wrong_mask": [P, F, P, P, P],
+    "deleted_checker": [P, P, CR, P, P],
+    "endless_loop": [P, P, F, P, P],
+    "not_json": [NG, NG, NG, NG, NG],
+    "other_lab": [NG, NG, NG, NG, NG],
+    "kernel_dies": [P, P, NR, NR, NR],
 }
 
 
@@ -120,7 +120,7 @@ def test_every_student_is_graded_as_what_they_submitted(graded):
     for student, outcomes in EXPECTED.items():
         row = book[student]
         assert [row[e] for e in EXERCISES] == outcomes, (student, row)
-        assert row["passed"] == str(outcomes.count(P)) and row["out_of"] == "3"
+        assert row["passed"] == str(outcomes.count(P)) and row["out_of"] == str(len(EXERCISES))
 
 
 def test_statuses_say_what_went_wrong(graded):
@@ -145,9 +145,9 @@ def test_the_terminal_table_is_the_gradebook(graded):
 
 def test_feedback_gives_each_exercise_its_checker_message(graded):
     feedback = {s: (graded["out"] / "feedback" / f"{s}.md").read_text() for s in EXPECTED}
-    assert "3 of 3 exercises passed" in feedback["complete"]
+    assert "5 of 5 exercises passed" in feedback["complete"]
     assert "\u2714 linear probe: all checks passed." in feedback["complete"]
-    assert feedback["untouched"].count("not implemented yet") == 3
+    assert feedback["untouched"].count("not implemented yet") == 5
     assert "causal_mask looks transposed" in feedback["wrong_mask"]
     assert "NameError" in feedback["wrong_mask"] and "undefined_name" in feedback["wrong_mask"]
     assert "`checks.rotary(rotate)` is missing or was changed" in feedback["deleted_checker"]
@@ -160,7 +160,7 @@ def test_feedback_gives_each_exercise_its_checker_message(graded):
 def test_junit_has_one_case_per_student_per_exercise(graded):
     root = ET.parse(graded["out"] / "junit.xml").getroot()
     suites = {s.get("name"): s for s in root.findall("testsuite")}
-    assert set(suites) == set(EXPECTED) and root.get("tests") == str(3 * len(EXPECTED))
+    assert set(suites) == set(EXPECTED) and root.get("tests") == str(5 * len(EXPECTED))
     for student, outcomes in EXPECTED.items():
         cases = suites[student].findall("testcase")
         assert [c.get("name") for c in cases] == EXERCISES
@@ -192,7 +192,7 @@ def test_an_endless_loop_costs_one_time_limit(graded):
 def test_exercises_are_named_by_their_checkers():
     exercises = grade.lab_exercises(LAB)
     assert [e.name for e in exercises] == EXERCISES
-    assert exercises[0].checker_line == "checks.causal_mask(causal_mask)"
+    assert exercises[1].checker_line == "checks.causal_mask(causal_mask)"
 
 
 def _run(*argv):

@@ -166,12 +166,114 @@ def test_targets_rows_carry_the_measured_value_and_the_threshold():
     metrics = {"augmentations": aug, "celebrities": {"gain_points": 41.0}, "mixed": {"qa_test_mean": 0.5}}
     rows = {t.name: t for t in K.check_targets(metrics, "cpu")}
     assert set(rows) == {"single_at_most_20pct", "multi5_permute_at_least_70pct", "bio_memorised_single",
-                         "bio_memorised_multi5+permute", "celebrity_gain_at_least_30_points"}
+                         "bio_memorised_multi5+permute", "celebrity_gain_at_least_30_points",
+                         "multi5_permute_minus_single_at_least_30_points", "mixed_at_least_2x_single"}
     assert rows["single_at_most_20pct"].met is True and rows["single_at_most_20pct"].threshold == "<= 0.2"
     assert rows["multi5_permute_at_least_70pct"].met is False and rows["multi5_permute_at_least_70pct"].measured == 0.6
+    assert rows["multi5_permute_minus_single_at_least_30_points"].measured == pytest.approx(50)
     assert rows["celebrity_gain_at_least_30_points"].measured == 41.0
+    assert rows["mixed_at_least_2x_single"].met is True and rows["mixed_at_least_2x_single"].measured == 5.0
     gpu = {t.name: t for t in K.check_targets(metrics, "gpu")}
     assert gpu["mixed_at_least_60pct"].met is False and gpu["mixed_at_least_60pct"].threshold == ">= 0.6"
+
+
+def six(values):
+    return dict(zip(bios.ATTRIBUTES, values))
+
+
+def full_metrics():
+    """A run that meets every Part 3.1 target of section 6.1 (numbers of the shape the cpu run gives)."""
+    diagonal = (np.full((6, 6), 0.10) + np.diag([0.89] * 6)).tolist()
+    diagonal[0][1] = 0.5  # one off-diagonal outlier: the median ignores it
+    flat = [[0.55, 0.54, 0.59, 0.56, 0.55, 0.52]] * 6
+    single = {"qa_test_mean": 0.176, "qa_test": six([0.35, 0.29, 0.07, 0.09, 0.07, 0.19]),
+              "bio_first_token": {"train_people": 1.0}}
+    multi = {"qa_test_mean": 0.916, "qa_test": six([0.83, 0.96, 0.90, 0.94, 0.95, 0.91]),
+             "bio_first_token": {"train_people": 1.0}}
+    curves = [{"step": 200, "bio_train": 0.26, "qa_train": 0.34, "bio_test": 0.22, "qa_test": 0.17},
+              {"step": 400, "bio_train": 0.92, "qa_train": 0.96, "bio_test": 0.65, "qa_test": 0.29},
+              {"step": 800, "bio_train": 0.98, "qa_train": 0.99, "bio_test": 0.91, "qa_test": 0.35},
+              {"step": 1200, "bio_train": 1.0, "qa_train": 1.0, "bio_test": 1.0, "qa_test": 0.40},
+              {"step": 1921, "bio_train": 1.0, "qa_train": 1.0, "bio_test": 1.0, "qa_test": 0.425}]
+    return {"augmentations": {"single": single, "multi5+permute": multi},
+            "p_probe": {"single": {"matrix": diagonal}, "multi5+permute": {"matrix": flat}},
+            "q_probe": {"single": {"mean": 0.32, "test": six([0.72, 0.49, 0.29, 0.09, 0.07, 0.23])},
+                        "multi5+permute": {"mean": 0.99, "test": six([0.99, 0.99, 0.99, 0.97, 0.99, 0.98])}},
+            "celebrities": {"gain_points": 54.7}, "mixed": {"qa_test_mean": 0.38, "curves": curves}}
+
+
+def test_every_section_6_1_target_has_a_row_and_a_run_of_the_right_shape_meets_them():
+    rows = {t.name: t for t in K.check_targets(full_metrics(), "cpu")}
+    assert {"single_birth_date_best_attribute", "p_probe_single_diagonal_at_least_50_points",
+            "p_probe_multi5_permute_flat_within_15_points", "p_probe_p1_multi5_permute_above_single_for_4_of_5",
+            "q_probe_multi5_permute_all_six_at_least_40pct", "q_probe_ranks_runs_like_qa", "mixed_at_least_2x_single",
+            "mixed_curves_in_paper_order", "multi5_permute_minus_single_at_least_30_points"} <= set(rows)
+    missed = [t for t in rows.values() if t.met is not True]
+    assert not missed, missed
+    assert rows["p_probe_single_diagonal_at_least_50_points"].measured == pytest.approx(89)
+    assert rows["p_probe_multi5_permute_flat_within_15_points"].measured == pytest.approx(7)
+    assert rows["p_probe_p1_multi5_permute_above_single_for_4_of_5"].measured == 5
+    assert rows["q_probe_multi5_permute_all_six_at_least_40pct"].measured == 0.97
+    assert rows["single_birth_date_best_attribute"].measured == 0.35
+    assert "runner-up: birth city" in rows["single_birth_date_best_attribute"].note
+    assert rows["mixed_at_least_2x_single"].measured == pytest.approx(0.38 / 0.176, abs=1e-5)
+
+
+@pytest.mark.parametrize("edit,row,reason", [
+    (lambda m: m["augmentations"]["single"]["qa_test"].update(company_city=0.4), "single_birth_date_best_attribute",
+     "company city"),
+    (lambda m: m["p_probe"]["single"]["matrix"][2].__setitem__(2, 0.4), "p_probe_single_diagonal_at_least_50_points",
+     "university"),
+    (lambda m: m["p_probe"]["multi5+permute"].update(matrix=[[0.3, 0.5, 0.5, 0.5, 0.5, 0.5]] * 6),
+     "p_probe_multi5_permute_flat_within_15_points", "birth date"),
+    (lambda m: m["q_probe"]["multi5+permute"]["test"].update(major=0.3), "q_probe_multi5_permute_all_six_at_least_40pct",
+     "major"),
+    (lambda m: m["q_probe"]["single"].update(mean=0.995), "q_probe_ranks_runs_like_qa", "0.995"),
+    (lambda m: m["mixed"].update(qa_test_mean=0.3), "mixed_at_least_2x_single", "ratio"),
+    (lambda m: m["mixed"]["curves"][1].update(qa_test=0.40), "mixed_curves_in_paper_order", "qa_test 400"),
+])
+def test_a_missed_target_is_reported_with_its_reason(edit, row, reason):
+    metrics = full_metrics()
+    edit(metrics)
+    rows = {t.name: t for t in K.check_targets(metrics, "cpu")}
+    assert rows[row].met is False and reason in rows[row].note, rows[row]
+    assert sum(t.met is False for t in rows.values()) == 1
+
+
+def test_diagonal_gaps_and_rise_steps():
+    matrix = (np.full((6, 6), 0.2) + np.diag([0.7] * 6)).tolist()
+    assert K.diagonal_gaps(matrix) == pytest.approx(six([0.7] * 6))
+    assert K.diagonal_gaps(np.full((6, 6), 0.4).tolist()) == pytest.approx(six([0.0] * 6))
+    curves = full_metrics()["mixed"]["curves"]
+    assert K.rise_steps(curves) == {"bio_train": 400, "qa_train": 400, "bio_test": 800, "qa_test": 1200}
+
+
+def test_q_probe_learns_only_the_query_embedding_and_each_attribute_alone(world):
+    torch.manual_seed(0)
+    model = K.make_model(world, K.settings(CI).sizes)
+    data = K.make_bio_data(world, 16, "multi5+permute")
+    people = data.group("train") + data.group("test")
+    inputs = torch.as_tensor(np.stack([bios.encode_name_query(p, world.tokenizer) for p in people]))
+    q_id = world.tokenizer.id_of("<q>")
+    probe = K.QueryProbe(model, q_id, {"company": 3, "major": 4})
+    with torch.no_grad():
+        probe.query.normal_()
+        emb_seen = []
+        handle = probe.model.register_forward_pre_hook(lambda m, args, kwargs: emb_seen.append(kwargs["input_embeddings"]),
+                                                       with_kwargs=True)
+        probe.features(inputs)
+        handle.remove()
+    emb = emb_seen[0].reshape(2, len(inputs), inputs.shape[1], -1)
+    own = model.tok_emb(inputs)
+    assert torch.equal(emb[:, :, :-1], own[None, :, :-1].expand(2, -1, -1, -1))  # the names keep their embeddings
+    assert not torch.allclose(emb[0, :, -1], emb[1, :, -1])  # one <q> vector per attribute
+    targets = K.probe_targets(world, people)
+    classes = {a: len(K.first_token_classes(world, a)) for a in ("company", "major")}
+    kw = dict(steps=15, batch_size=8, lr=1e-3, query_lr=1e-2, seed=3)
+    both = K.train_query_probes(model, inputs, targets, classes, q_id, 8, **kw)
+    alone = K.train_query_probes(model, inputs, {"major": targets["major"]}, {"major": classes["major"]}, q_id, 8, **kw)
+    assert set(both["test"]) == {"company", "major"}
+    assert both["test"]["major"] == pytest.approx(alone["test"]["major"], abs=1 / 8 + 1e-9)
 
 
 def test_every_profile_has_settings_and_the_shipped_runs_exist():

@@ -21,6 +21,7 @@ def reference() -> dict:
 def plot_augmentations(run_metrics: dict, world: BioWorld, ref: Optional[dict] = None):
     """Mean P_test QA accuracy per pretraining augmentation, ours beside [3.1 Fig. 3], with baselines."""
     from ...plots import ours_vs_paper
+    from ...results import approximate_figure
 
     ref = ref or reference()
     paper = ref["qa_by_augmentation"]["values"]
@@ -33,7 +34,8 @@ def plot_augmentations(run_metrics: dict, world: BioWorld, ref: Optional[dict] =
                         citation=f"Paper: {ref['qa_by_augmentation']['citation']} Baselines: {ref['baselines']['citation']} "
                                  "BIO = first-token accuracy on the training biographies (memorisation).",
                         ours_label=f"plmkit ({world.profile} profile, N = {run_metrics[names[0]]['people']})",
-                        paper_label="paper (N = 100K, GPT2-12-12)")
+                        paper_label="paper (N = 100K, GPT2-12-12)",
+                        paper_approx=[approximate_figure(paper.get(n, {}), "pretrain_finetune") for n in names])
     ax = fig.axes[0]
     b = baselines(world)
     ax.axhline(percent(b["mean"]), ls=":", color="black", label=f"majority mean ({percent(b['mean']):.1f}%)")
@@ -46,7 +48,7 @@ def plot_augmentations(run_metrics: dict, world: BioWorld, ref: Optional[dict] =
 
 def plot_attribute_heatmap(run_metrics: dict, world: BioWorld, ref: Optional[dict] = None):
     """Per-attribute P_test QA accuracy (augmentation x attribute) with the per-attribute baselines."""
-    from ...plots import add_citation, heatmap
+    from ...plots import add_citation, heatmap, reference_label
 
     ref = ref or reference()
     names = list(run_metrics)
@@ -56,7 +58,8 @@ def plot_attribute_heatmap(run_metrics: dict, world: BioWorld, ref: Optional[dic
     fig = heatmap(matrix, [ATTRIBUTE_LABELS[a] for a in ATTRIBUTES], names + ["majority baseline"], fmt="{:.0f}",
                   vmin=0, vmax=100, title="QA accuracy (%) on P_test people, per attribute")
     paper_date = ref["single_birth_date"]["value"]
-    add_citation(fig, f"Paper: {ref['single_birth_date']['citation']} Paper's single birth date: {paper_date}%. "
+    add_citation(fig, f"Paper: {ref['single_birth_date']['citation']} Paper's single birth date: "
+                      f"{reference_label(paper_date, ref['single_birth_date'], unit='%')}. "
                       f"Company city's baseline is the New-York share ({percent(base['company_city']):.1f}% here, 13.7% in the paper).")
     return fig
 
@@ -64,7 +67,7 @@ def plot_attribute_heatmap(run_metrics: dict, world: BioWorld, ref: Optional[dic
 def plot_p_probes(results: dict, ref: Optional[dict] = None):
     """P-probe heat-maps (target attribute x position P1..P6), one per pretraining run, plus the paper's
     P1 values for multi5+permute."""
-    from ...plots import _plt, add_citation, heatmap
+    from ...plots import _plt, add_citation, approximate_note, heatmap
 
     ref = ref or reference()
     plt = _plt()
@@ -80,7 +83,7 @@ def plot_p_probes(results: dict, ref: Optional[dict] = None):
     last.barh([ATTRIBUTE_LABELS[a] for a in attrs], [paper[a] for a in attrs], color="#ff7f0e")
     last.set_xlim(0, 100)
     last.invert_yaxis()
-    last.set_title("paper: multi5+permute at P1\n(whole attribute, rank 2)", fontsize=9)
+    last.set_title("paper: multi5+permute at P1\n(whole attribute, rank 2)" + approximate_note(paper), fontsize=9)
     last.set_xlabel("accuracy (%)")
     add_citation(fig, f"Paper: {ref['p_probe']['citation']}")
     fig.tight_layout()
@@ -89,7 +92,7 @@ def plot_p_probes(results: dict, ref: Optional[dict] = None):
 
 def plot_q_probes(results: dict, world: BioWorld, ref: Optional[dict] = None):
     """Q-probe accuracy per attribute for each run, beside the paper's [3.1 Fig. 7] values."""
-    from ...plots import PAPER_COLOR, _plt, add_citation
+    from ...plots import PAPER_COLOR, _plt, add_citation, approximate_note
 
     ref = ref or reference()
     plt = _plt()
@@ -99,7 +102,7 @@ def plot_q_probes(results: dict, world: BioWorld, ref: Optional[dict] = None):
     ours_colors, paper_colors = ["#1f77b4", "#0b3d6b", "#6baed6", "#08306b"], ["#ffbb78", PAPER_COLOR, "#fd8d3c", "#a63603"]
     bars = [(f"ours: {n}", [percent(r["test"][a]) for a in ATTRIBUTES], ours_colors[i % 4])
             for i, (n, r) in enumerate(results.items())]
-    bars += [(f"paper: {n}", [paper[n][a] for a in ATTRIBUTES], paper_colors[i % 4])
+    bars += [(f"paper{approximate_note(ref['q_probe'])}: {n}", [paper[n][a] for a in ATTRIBUTES], paper_colors[i % 4])
              for i, n in enumerate(results) if n in paper]
     width = 0.8 / len(bars)
     for i, (label, values, color) in enumerate(bars):

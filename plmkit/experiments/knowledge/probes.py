@@ -1,15 +1,18 @@
 """E4/E5: where is the knowledge? P-probes in the biography, Q-probes at the name [3.1 §5, Res. 4-5]."""
 from __future__ import annotations
 
-from typing import Sequence
+import copy
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from ...data import bios
 from ...data.bios import ATTRIBUTES, BioEntry, Person
 from ...model import GPT
-from ...probe import train_linear_head, train_lowrank_probe
+from ...probe import train_linear_head
 from ...tokenizer import split_words
 from ..common import RunContext
 from ..shared.bios import SEEDS, BioData, BioWorld, entry_inputs
@@ -93,7 +96,7 @@ def p_probe(ctx: RunContext, model: GPT, world: BioWorld, data: BioData, whole: 
         classes = n_classes(world, attribute, whole)
         head = train_linear_head(x_train.reshape(-1, x_train.shape[-1]), y_train[attribute].repeat_interleave(6),
                                  classes, steps=steps, batch_size=s.probe_batch,
-                                 seed=1000 * ctx.seed + SEEDS["probe"] + k,
+                                 seed=probe_seed(ctx) + k,
                                  init=None if whole else unembedding_init(model, world, attribute))
         with torch.no_grad():
             pred = head(x_test).argmax(-1)  # (n_test_entries, 6)
@@ -104,24 +107,110 @@ def p_probe(ctx: RunContext, model: GPT, world: BioWorld, data: BioData, whole: 
             "majority": majority, "task": "whole attribute" if whole else "first token"}
 
 
+class QueryProbe(nn.Module):
+    """Q-probes over a frozen GPT, one parameter set per task: a learned vector added to the embedding of
+    the query token ``<q>``, and a linear head on the final-normalised last-layer state at the last position.
+
+    The name tokens keep the model's own embeddings, so a probe can only read what the model stored for
+    that name. (The paper trains a rank-16 update of every embedding row [3.1 App. F]; with ~150 probe
+    people that update reaches the name tokens too and lets the head memorise the training people, and
+    whether the ``<q>`` part of it moves far enough in time depends on its random initialisation.)
+    """
+
+    def __init__(self, model: GPT, query_id: int, n_classes: Mapping[str, int],
+                 head_init: Optional[Mapping[str, torch.Tensor]] = None):
+        super().__init__()
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.names = list(n_classes)
+        self.query_id = query_id
+        d = model.config.d_model
+        self.query = nn.Parameter(torch.zeros(len(self.names), d))
+        self.heads = nn.ModuleDict({name: nn.Linear(d, k) for name, k in n_classes.items()})
+        for name, weight in (head_init or {}).items():
+            with torch.no_grad():
+                self.heads[name].weight.copy_(weight)
+                self.heads[name].bias.zero_()
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(tasks, batch, d): every task's own ``<q>`` vector, the rest of the input unchanged. The tasks
+        run as one batch; their parameters never meet, so each trains exactly as it would alone."""
+        n_tasks, (batch, length) = len(self.names), inputs.shape
+        emb = self.model.tok_emb(inputs)
+        at_query = (inputs == self.query_id).unsqueeze(-1).to(emb.dtype)
+        emb = emb.unsqueeze(0) + at_query.unsqueeze(0) * self.query[:, None, None, :]
+        hidden = self.model(inputs.repeat(n_tasks, 1), return_hidden=True,
+                            input_embeddings=emb.reshape(n_tasks * batch, length, -1)).hidden[-1]
+        return self.model.norm_final(hidden[:, -1]).reshape(n_tasks, batch, -1)
+
+    def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.features(inputs)
+        return {name: self.heads[name](feats[i]) for i, name in enumerate(self.names)}
+
+
+def train_query_probes(model: GPT, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor],
+                       n_classes: Mapping[str, int], query_id: int, n_train: int, *, steps: int, batch_size: int,
+                       lr: float, query_lr: float, weight_decay: float = 0.3,
+                       head_init: Optional[Mapping[str, torch.Tensor]] = None, seed: int = 0) -> dict:
+    """Train :class:`QueryProbe` on the first ``n_train`` rows, report accuracy per task on both parts.
+
+    AdamW with weight decay 0.3 [3.1 App. F]; the ``<q>`` vectors at ``query_lr``, the heads at ``lr``.
+    Batches are drawn with replacement from a generator seeded with ``seed``. The model is not modified.
+    """
+    if not 0 < n_train < len(inputs):
+        raise ValueError(f"n_train={n_train} leaves no training or no test rows out of {len(inputs)}")
+    device = model.device
+    torch.manual_seed(seed)
+    probe = QueryProbe(copy.deepcopy(model), query_id, n_classes, head_init).to(device)
+    optimizer = torch.optim.AdamW([{"params": [probe.query], "lr": query_lr},
+                                   {"params": list(probe.heads.parameters())}], lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, n_train, (min(batch_size, n_train),), generator=generator)
+        logits = probe(inputs[idx].to(device))
+        # Summed, not averaged: each task's gradient is the one it would get alone.
+        loss = sum(F.cross_entropy(logits[name], targets[name][idx].to(device)) for name in probe.names)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def accuracy(rows: slice) -> dict[str, float]:
+        correct = {name: 0 for name in probe.names}
+        for start in range(rows.start, rows.stop, 256):
+            sl = slice(start, min(start + 256, rows.stop))
+            logits = probe(inputs[sl].to(device))
+            for name in probe.names:
+                correct[name] += (logits[name].argmax(-1).cpu() == targets[name][sl]).sum().item()
+        return {name: c / (rows.stop - rows.start) for name, c in correct.items()}
+
+    return {"train": accuracy(slice(0, n_train)), "test": accuracy(slice(n_train, len(inputs)))}
+
+
+def probe_seed(ctx: RunContext) -> int:
+    """The seed of every probe of a run (heads' batches): a probe written in the lab reproduces the kit's."""
+    return 1000 * ctx.seed + SEEDS["probe"]
+
+
 def q_probe(ctx: RunContext, model: GPT, world: BioWorld, data: BioData, whole: bool = False) -> dict:
     """Q-probing [3.1 §5.2]: read each attribute from ``<eos> First Middle Last <q>`` alone.
 
-    A rank-r update of the embeddings (it lets the never-trained ``<q>`` token become useful) and one
-    linear head per attribute, trained on P_train people, tested on P_test people.
+    One parameter set per attribute (:class:`QueryProbe`): the embedding of the never-trained ``<q>`` and
+    a linear head, trained on P_train people and tested on P_test people. First-token heads start from the
+    model's own unembedding of the candidate first tokens.
     """
     s = settings(ctx)
     people = data.group("train") + data.group("test")
     inputs = torch.as_tensor(np.stack([bios.encode_name_query(p, world.tokenizer) for p in people]))
     classes = {a: n_classes(world, a, whole) for a in ATTRIBUTES}
     head_init = None if whole else {a: unembedding_init(model, world, a) for a in ATTRIBUTES}
-    positions = {a: torch.full((len(people),), inputs.shape[1] - 1) for a in ATTRIBUTES}
-    # AdamW, lr 1e-3, weight decay 0.3 [3.1 App. F]
-    result = train_lowrank_probe(model, inputs, positions, probe_targets(world, people, whole), classes,
-                                 rank=s.qprobe_rank, steps=s.qprobe_steps * (WHOLE_STEPS_FACTOR if whole else 1),
-                                 lr=1e-3, weight_decay=0.3, batch_size=s.qprobe_batch,
-                                 train_fraction=len(data.split.train) / len(people), head_init=head_init,
-                                 seed=1000 * ctx.seed + SEEDS["probe"])
-    return {"test": result["test"], "train": result["train"], "rank": result["rank"],
+    # AdamW, lr 1e-3, weight decay 0.3 [3.1 App. F]; the <q> vector learns at qprobe_query_lr
+    result = train_query_probes(model, inputs, probe_targets(world, people, whole), classes,
+                                world.tokenizer.id_of("<q>"), len(data.split.train),
+                                steps=s.qprobe_steps * (WHOLE_STEPS_FACTOR if whole else 1),
+                                batch_size=s.qprobe_batch, lr=1e-3, query_lr=s.qprobe_query_lr,
+                                weight_decay=0.3, head_init=head_init, seed=probe_seed(ctx))
+    return {"test": result["test"], "train": result["train"],
             "mean": float(np.mean(list(result["test"].values()))),
             "task": "whole attribute" if whole else "first token"}
