@@ -467,14 +467,14 @@ print(targets.format_table(part.check_targets(lab_metrics, ctx.profile)))
 # ## What each profile showed, and what comes next
 #
 # * `ci`: only that the code runs.
-# * `cpu`: retry data and the rules it must obey; on the shipped error-free nano model, a detector that beats its
-#   control by less than the paper's (this small model's hidden state holds little of the plan, as lab 02 found),
-#   retry upon regret that helps with a perfect detector and not with the probe, and beam search that helps here
-#   (unlike in the paper) because this model's greedy decoding repeats letters; the shipped retry models against the
-#   error-free one at equal tokens, with the targets table saying whether this scale shows the paper's gain; a short
-#   LoRA with its control.
-# * `gpu`: the same on the mini world with every arm trained in the lab, including the masked arm and the cautionary
-#   rate r = 0.5.
+# * `cpu`: retry data and the rules it must obey; on the shipped error-free nano model, the detector against its
+#   random-init control, retry upon regret with a perfect detector and with the probe, greedy decoding and beam
+#   search beside it (sections 3 and 4 print which of them helps at this scale); the shipped retry models against
+#   the error-free one at equal tokens, with the targets table saying whether this scale shows the paper's gain; a
+#   short LoRA with its control. It cannot show the paper's gains at op 23-32: that needs arms that solve a good share
+#   of problems far beyond their training ops.
+# * `gpu`: the same on the mini world with every arm trained in the lab, including the cautionary rate r = 0.5 (the
+#   masked arm, `retry_masked` in `plmkit.experiments.retry.ARMS`, is one more arm and another hour).
 #
 # **Lab 04 (Part 3.1)** leaves reasoning for knowledge: how a model stores facts about people, and when it can
 # extract them.
