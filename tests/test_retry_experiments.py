@@ -239,7 +239,9 @@ def fake_metrics(retry_missing=False, gain=0.1, se=0.02):
     arms = {"error_free": arm(0.1, None), "retry": arm(0.3, 0.2), "retry_weak": arm(0.2, 1.5)}
     if retry_missing:
         arms["retry"] = {"label": "retry r=0.2", "missing": "no shipped checkpoint 'retry'"}
-    gains = {} if retry_missing else {"retry": {op: {"gain": gain, "se": se} for op in "12345"}}
+    gains = {"retry_weak": {op: {"gain": 0.1, "se": 0.02} for op in "12345"}}
+    if not retry_missing:
+        gains["retry"] = {op: {"gain": gain, "se": se} for op in "12345"}
     methods = {m: {"by_op": {"1": {**summary(0.3), "rollbacks": 0.5}}, "pooled": 0.3, "seconds": 1} for m in regret.METHODS}
     methods["regret_oracle"].update(gain=0.1, gain_se=0.02, baseline="sample", lost=0)
     lora = {"by_op": {op: {**summary(0.2), "se": 0.04} for op in "1234"}, "in_distribution": 0.2}
@@ -274,6 +276,16 @@ def test_missing_checkpoints_make_rows_not_measured():
     missing = [t for t in rows if "retry r=0.2" in t.name]
     assert len(missing) == 3 and all(t.met is None for t in missing)
     assert all("no shipped checkpoint" in t.note for t in missing)
+    weak = [t for t in rows if t.name.startswith("retry_weak")]
+    assert len(weak) == 1 and weak[0].met is True  # judged on its own arms
+
+
+def test_retry_weak_row_is_not_measured_without_its_arm():
+    m = fake_metrics()
+    m["arms"]["retry_weak"] = {"label": "retry_weak r=0.1", "missing": "no shipped checkpoint 'retry_weak'"}
+    del m["gains"]["retry_weak"]
+    weak = [t for t in part.check_targets(m, "cpu") if t.name.startswith("retry_weak")]
+    assert len(weak) == 1 and weak[0].met is None and "no shipped checkpoint" in weak[0].note
 
 
 def test_figures_draw_with_missing_arms():

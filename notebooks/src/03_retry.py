@@ -425,6 +425,14 @@ for arm, s in spot.items():
         print(f"  op {e['op']}: {e['generated']}\n  truth: {e['truth']}\n  correct: {e['correct']} ({e['reason']})")
 
 # %% [markdown]
+# **What the small arms show.** Three things to look for above, each printed with its standard error. First, where
+# the arms differ at all: a gain at a column where both sit at 0% is no evidence either way. Second, how the retry
+# models decode: greedy decoding picks the single most likely next token, and a model that has not yet learned the
+# rule "never retract the same parameter twice at one place" can retract one parameter again and again (look at the
+# spot check's `[BACK]` count and example); the paper's models learned it and rarely retry at all [P2.2 Fig. 5a].
+# Third, retry_weak against error-free at the hardest training op, the paper's claim that cheap fake mistakes recover
+# most of the gain [P2.2 Result 8]: the targets table judges it.
+#
 # ## 6. Retry data only at fine-tuning time [P2.2 §5, Result 7, Fig. 7]
 # Take the error-free model, freeze it, and fine-tune a LoRA (rank 8 on attention query and value, rank 16 on the
 # embedding, plus the output row of `[BACK]`, a token the error-free model never wrote) on r = 0.2 retry data. The
