@@ -265,3 +265,26 @@ def test_targets_of_a_partial_run_are_not_measured_rows():
     unmeasured = [t for t in rows if t.met is None]
     assert {t.name for t in unmeasured} >= {"birth_month_retrieved_directly_at_least_3x_chance",
                                             "month_mod12_direct_at_least_3x_chance", "inverse_search"}
+
+
+def test_the_cpu_lab_loads_its_shipped_pretraining_run_exactly():
+    """The shipped run must be exactly the one the cpu lab asks for, else the lab silently trains for minutes."""
+    from plmkit.experiments import shipped
+    from plmkit.experiments.common import RunContext
+    from plmkit.experiments.manipulation import groups
+    from plmkit.experiments.shared import bios as family
+
+    cpu = RunContext(profile="cpu")
+    assert groups.shipped_group(RunContext(profile="ci")) is None and groups.shipped_group(cpu) == "manipulation-cpu"
+    shipped.verify("manipulation-cpu", groups.PRETRAIN_RUN)
+    s = groups.settings(cpu)
+    from plmkit.experiments import manipulation
+
+    world = manipulation.make_world(cpu)
+    data = groups.make_data(world, s.n_forward, s.n_reverse, cpu.seed)
+    dataset = family.pretrain_dataset(world, data.bio, s.sizes, cpu.seed)
+    steps = dataset.steps_for(family.passes_for(data.bio, s.exposures))
+    model = family.make_model(world, s.sizes, cpu.seed)
+    config = family.pretrain_config(cpu, s.sizes, groups.PRETRAIN_RUN, steps, "test")
+    history = family.load_shipped("manipulation-cpu", groups.PRETRAIN_RUN, model, dataset, config)
+    assert history is not None and history.steps == steps

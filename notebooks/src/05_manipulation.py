@@ -151,7 +151,10 @@ for augmentation in ("multi5+permute", "multi5+permute+reverse6"):
 
 # %% [markdown]
 # ## 2. Pretrain
-# Both groups' biographies are shuffled together; every person gets the same number of exposures.
+# Both groups' biographies are shuffled together; every person gets the same number of exposures. In the `cpu`
+# profile the run ships with plmkit (trained by `python -m plmkit reproduce manipulation --profile cpu`): it is
+# loaded when it is exactly this run (same model, data and optimiser settings) and trained otherwise, so change a
+# setting and the lab trains its own. Pass `shipped=False` to train it here anyway (a few minutes on a laptop).
 
 # %%
 world = manipulation.make_world(ctx)
