@@ -64,7 +64,7 @@ ref = part.reference()  # the paper's numbers, each with its citation
 # |---|---|---|---|---|
 # | `ci` | about a minute | nano | that every piece of code runs (tiny models trained for seconds) | any result |
 # | `cpu` | about 10 minutes | nano | retry data and its rules live; on lab 02's **shipped** error-free model: the detector against its control, retry upon regret with a perfect and a probe detector, beam search; the **shipped** retry and retry_weak models (trained by plmkit's own command, about an hour each, at the error-free model's tokens) against the error-free one; a short LoRA on retry data | the paper's gains at op 23 and 32: the nano models are tiny (1.2 M parameters, 30 M tokens) and near 0% at their hardest ops; the masked and high-rate arms |
-# | `gpu` | about an hour | mini | every pretraining arm trained in the lab at equal tokens (error-free, retry 0.2 with and without the mask, retry_weak 0.1, the cautionary retry 0.5), then all of the above on them | the paper's med/hard worlds (2-3 A100-days per model) |
+# | `gpu` | about an hour | mini | every pretraining arm trained in the lab at equal tokens (error-free, retry 0.2, retry_weak 0.1, the cautionary retry 0.5), then all of the above on them | the masked arm (`retry_masked`, one more hour); the paper's med/hard worlds (2-3 A100-days per model) |
 #
 # The settings are plain data:
 
