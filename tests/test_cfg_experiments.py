@@ -208,7 +208,7 @@ def test_exported_checkpoints_are_fp16_and_reload_as_the_rounded_model(tmp_path)
 @pytest.mark.parametrize("arm", ["rope", "rope-noisy"])
 def test_shipped_checkpoints_load_and_carry_an_honest_sidecar(arm):
     model, card = part1.load_shipped(RunContext(profile="ci"), arm)
-    assert model.config.n_layer == 4 and model.config.d_model == 128 and model.config.pos == "rope"
+    assert model.config.n_layer == 4 and model.config.d_model == 64 and model.config.pos == "rope"
     for key in ("label", "how", "grammar", "model_config", "data", "train", "eval", "environment"):
         assert key in card
     assert "cfg-pretrain" in card["how"] and card["train"]["tokens"] > 1e7
@@ -217,7 +217,7 @@ def test_shipped_checkpoints_load_and_carry_an_honest_sidecar(arm):
 
 
 def test_unknown_shipped_checkpoint_lists_the_available_ones():
-    with pytest.raises(ValueError, match="cfg3f-d4/small/rope"):
+    with pytest.raises(ValueError, match="cfg3f-d4/mini/rope"):
         shipped.load("cfg", "cfg3f-d9/huge/rope")
 
 

@@ -514,8 +514,8 @@ plt.show()
 
 # %% [markdown]
 # **Reading it beside the paper.** The orange bars are Part 4.1's: a 25M-parameter model on the *full* cfg3f after
-# 4.9B tokens (91.1% cut0, KL about 1e-3). Ours are 0.2M and 0.8M-parameter models on sub-grammars after a few million
-# tokens, so the comparison is of the phenomenon, not the numbers: the shallower grammar is learned in minutes, the
+# 4.9B tokens (91.1% cut0, KL about 1e-3). Ours are 0.2M-parameter models on sub-grammars after 3M tokens (trained here) and
+# 49M tokens (the shipped one), so the comparison is of the phenomenon, not the numbers: the shallower grammar is learned in minutes, the
 # deeper one needs much more data, as in Part 4.1, where one extra level (cfg3k vs cfg3f) costs 64.0% vs 91.1% at
 # 8L512D. Where does the shipped model still go wrong? The KL by position shows it:
 
@@ -763,11 +763,11 @@ for row in part1.robustness_targets(robust):
 
 # %% [markdown]
 # **Not reproduced at this scale, and why.** Part 1's robustness gain sits on models that had already learned the
-# grammar almost perfectly; learning the grammar *and* the noise needs more data than learning the grammar alone. At 22.5M
-# tokens our clean checkpoint is far from near-perfect, so this experiment cannot show the effect, whichever way the rows
-# above fall: a gain within the intervals is noise, and a loss only says the noisy model is the weaker one. What scale
+# grammar almost perfectly; learning the grammar *and* the noise needs more data than learning the grammar alone. At 49M
+# tokens our clean checkpoint is still short of near-perfect (its cut0 is printed above), so this experiment cannot show
+# the effect, whichever way the rows above fall: a gain within the intervals is noise, and a loss only says the noisy model is the weaker one. What scale
 # would test it: both arms trained until the clean one passes 90% cut0. The kit's candidate is the `gpu` pretraining
-# profile (246M tokens of `cfg3f-d4`, eleven times the `cpu` checkpoints; not yet run); Part 1 itself trains
+# profile (246M tokens of `cfg3f-d4`, five times the `cpu` checkpoints; not yet run); Part 1 itself trains
 # GPT-2-small-sized models on 4.9B tokens of the full grammar.
 #
 # ### 7.3 Encoder-only models
@@ -787,7 +787,7 @@ for row in part1.robustness_targets(robust):
 #
 # Rerun everything headless, with figures and a manifest: `python -m plmkit reproduce cfg --profile cpu --out runs/cfg`.
 # Retrain the shipped checkpoints: `python -m plmkit reproduce cfg-pretrain --profile cpu --out runs/cfg-pretrain`
-# (about an hour per checkpoint on a CPU).
+# (about 25 minutes per checkpoint on one CPU core).
 #
 # ### The targets table
 # Every lab ends with the same table: each of Part 1's claims at this run's scale, the threshold it was expected to
