@@ -8,7 +8,7 @@ once with ``python -m plmkit reproduce <part>`` and ships the weights. One forma
                                             its training history, what it measured
     data/checkpoints/<group>/manifest.json  the command that made the group, and a sha256 per file
 
-``name`` may contain slashes (``cfg3f-d4/small/rope``). :func:`load` checks the weights against the
+``name`` may contain slashes (``cfg3f-d4/mini/rope``). :func:`load` checks the weights against the
 manifest's checksum before building the model, so a truncated or edited file is an error, not a silently
 different lab. :func:`save` writes weights (optionally rounded to fp16, half the size) and sidecar, then
 records both in the manifest.
