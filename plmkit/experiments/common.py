@@ -9,7 +9,7 @@ built the same context run exactly the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, TypeVar
+from typing import Iterable, Mapping, Optional, TypeVar
 
 from ..profiles import PROFILES, describe, get_profile, set_threads
 from ..results import RunDir
@@ -91,3 +91,19 @@ def history_summary(history: History) -> dict:
 
 def percent(x: float) -> float:
     return 100.0 * float(x)
+
+
+def arms_from_environment(variable: str, valid: Iterable[str], default: tuple) -> tuple:
+    """The arms a checkpoint trainer runs: those named (comma-separated) by ``$variable``, else ``default``.
+    An unknown name is an error that lists the valid ones."""
+    import os
+
+    chosen = os.environ.get(variable)
+    if not chosen:
+        return default
+    valid = tuple(valid)
+    arms = tuple(a.strip() for a in chosen.split(",") if a.strip())
+    unknown = [a for a in arms if a not in valid]
+    if unknown:
+        raise ValueError(f"unknown arms {unknown} in {variable}; valid: {', '.join(valid)}")
+    return arms

@@ -45,6 +45,14 @@ def paths(group: str, name: str, folder: Optional[Path] = None) -> tuple[Path, P
     return base.with_name(base.name + ".pt"), base.with_name(base.name + ".json")
 
 
+def fp16_roundtrip(model: GPT) -> GPT:
+    """The model with its weights rounded to fp16 and back: exactly what a checkpoint saved with ``half=True``
+    holds, so evaluating it measures what ships."""
+    copy = GPT(model.config)
+    copy.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    return copy.eval()
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -17,13 +17,13 @@ position encodings.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from ...model import GPT
 from ...results import run_environment
 from .. import shipped, targets
-from ..common import RunContext
+from ..shipped import fp16_roundtrip  # noqa: F401  (also this module's: tests and notebooks call it here)
+from ..common import RunContext, arms_from_environment
 from .generation import generation_accuracy, kl_to_truth, public
 from .settings import ARMS, PRETRAIN, SHIPPED_CUT0, PretrainSettings, cut_k
 from .training import TRAIN_SEED, load_grammar, loss_references, make_model, train_model
@@ -35,21 +35,7 @@ ARMS_VARIABLE = "PLMKIT_CFG_ARMS"
 def settings(ctx: RunContext) -> PretrainSettings:
     """The profile's settings; ``$PLMKIT_CFG_ARMS`` (comma-separated) trains only the arms it names."""
     s = ctx.pick(PRETRAIN)
-    chosen = os.environ.get(ARMS_VARIABLE)
-    if chosen:
-        arms = tuple(a.strip() for a in chosen.split(",") if a.strip())
-        unknown = [a for a in arms if a not in ARMS]
-        if unknown:
-            raise ValueError(f"unknown arms {unknown} in {ARMS_VARIABLE}; valid: {', '.join(ARMS)}")
-        s = dataclasses.replace(s, arms=arms)
-    return s
-
-
-def fp16_roundtrip(model: GPT) -> GPT:
-    """The model with its weights rounded to fp16 and back: what a shipped checkpoint holds."""
-    copy = GPT(model.config)
-    copy.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
-    return copy.eval()
+    return dataclasses.replace(s, arms=arms_from_environment(ARMS_VARIABLE, ARMS, s.arms))
 
 
 def evaluate(model: GPT, g, s: PretrainSettings, references: dict) -> dict:

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
-from ...results import run_environment, write_json_atomic
+from ...results import write_json_atomic
 from .. import shipped, targets
 from ..common import RunContext
-from ..shared.igsm import (accuracy_curve, export_checkpoint, fp16_roundtrip, load_world,
-                           make_model, measure_checkpoint, packing_description, per_correct_solution,
-                           pretrain)
+from ..shared.igsm import (checkpoint_sidecar, export_checkpoint, fp16_roundtrip, load_world, make_model,
+                           measure_checkpoint, per_correct_solution, pretrain)
 from .settings import PRETRAIN, PretrainRun
 
 FALL_TOLERANCE = 0.03  # per-op accuracies may rise by this much (sampling noise) and still count as falling
@@ -57,25 +55,12 @@ def reproduce(ctx: RunContext) -> dict:
     rounded = fp16_roundtrip(model.cpu())
     evaluation = measure(rounded, world, run)
     made_by = f"python -m plmkit reproduce igsm-pretrain --profile {ctx.profile}"
-    tail = history.loss[-100:]
     sidecar = {
         "name": run.name,
         "label": (f"Trained by plmkit itself ({history.tokens / 1e6:.1f}M tokens, {history.seconds / 60:.0f} min; the "
                   f"paper's med recipe is ~39 B tokens [P2.1 App. F]). The numbers in 'eval' are this small model's."),
         "made_by": made_by,
-        "world": world.name, "world_config": asdict(world.config),
-        "size": asdict(s.size), "model_config": model.config.to_dict(), "parameters": model.param_counts(),
-        "settings": {k: v for k, v in asdict(s).items() if k != "size"},
-        "data": {"seed": ctx.seed, "layout": s.layout, "loss": s.loss, "window": s.window or s.context, "batch": s.batch,
-                 "packing": packing_description(s.one_per_row)},
-        "train": {"steps": history.steps, "tokens": history.tokens, "seconds": round(history.seconds, 1),
-                  "final_loss_mean_last_100_steps": float(sum(tail) / max(len(tail), 1))},
-        "history": {"loss": [round(x, 4) for x in history.loss], "evals": history.evals,
-                    "tokens": history.tokens, "seconds": history.seconds, "lr": []},
-        "curve": accuracy_curve(history),
-        "weights": "fp16 state dict; 'eval' is measured on the fp16-rounded weights",
-        "eval": evaluation,
-        "environment": run_environment(),
+        **checkpoint_sidecar(world, model, s, history, evaluation, ctx.seed),
     }
     if ctx.run_dir is not None:
         export_checkpoint(rounded, run.group, run.name, sidecar, ctx.run_dir.path / "export", made_by)

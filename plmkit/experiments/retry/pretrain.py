@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
-from ...results import run_environment, write_json_atomic
+from ...results import write_json_atomic
 from .. import shipped, targets
-from ..common import RunContext
-from ..shared.igsm import (accuracy_curve, export_checkpoint, fp16_roundtrip, load_world, make_model,
-                           measure_checkpoint, packing_description, pretrain)
+from ..common import RunContext, arms_from_environment
+from ..shared.igsm import (checkpoint_sidecar, export_checkpoint, fp16_roundtrip, load_world, make_model,
+                           measure_checkpoint, pretrain)
 from .settings import ARMS, PRETRAIN, RetryPretrain
 
 ARMS_VARIABLE = "PLMKIT_RETRY_ARMS"
@@ -35,14 +34,7 @@ ARMS_VARIABLE = "PLMKIT_RETRY_ARMS"
 def settings(ctx: RunContext) -> RetryPretrain:
     """The profile's settings; ``$PLMKIT_RETRY_ARMS`` (comma-separated) trains only the arms it names."""
     run = ctx.pick(PRETRAIN)
-    chosen = os.environ.get(ARMS_VARIABLE)
-    if chosen:
-        arms = tuple(a.strip() for a in chosen.split(",") if a.strip())
-        unknown = [a for a in arms if a not in ARMS]
-        if unknown:
-            raise ValueError(f"unknown arms {unknown} in {ARMS_VARIABLE}; valid: {', '.join(ARMS)}")
-        run = dataclasses.replace(run, arms=arms)
-    return run
+    return dataclasses.replace(run, arms=arms_from_environment(ARMS_VARIABLE, ARMS, run.arms))
 
 
 def train_arm(ctx: RunContext, run: RetryPretrain, arm: str) -> dict:
@@ -57,7 +49,6 @@ def train_arm(ctx: RunContext, run: RetryPretrain, arm: str) -> dict:
     rounded = fp16_roundtrip(model.cpu())
     evaluation = measure_checkpoint(rounded, world, s.layout, run.eval_problems)
     made_by = f"python -m plmkit reproduce retry-pretrain --profile {ctx.profile}"
-    tail = history.loss[-100:]
     sidecar = {
         "name": arm,
         "label": (f"Trained by plmkit itself on {data.label} data ({history.tokens / 1e6:.1f}M tokens, "
@@ -65,19 +56,7 @@ def train_arm(ctx: RunContext, run: RetryPretrain, arm: str) -> dict:
                   "The numbers in 'eval' are this small model's."),
         "made_by": made_by + ("" if arm in PRETRAIN[ctx.profile].arms else f" (with {ARMS_VARIABLE}={arm})"),
         "arm": arm, "data_arm": asdict(data),
-        "world": world.name, "world_config": asdict(world.config),
-        "size": asdict(s.size), "model_config": model.config.to_dict(), "parameters": model.param_counts(),
-        "settings": {k: v for k, v in asdict(s).items() if k != "size"},
-        "data": {"seed": ctx.seed, "layout": s.layout, "loss": s.loss, "window": s.window or s.context,
-                 "batch": s.batch, "packing": packing_description(s.one_per_row), **data.data_options()},
-        "train": {"steps": history.steps, "tokens": history.tokens, "seconds": round(history.seconds, 1),
-                  "final_loss_mean_last_100_steps": float(sum(tail) / max(len(tail), 1))},
-        "history": {"loss": [round(x, 4) for x in history.loss], "evals": history.evals,
-                    "tokens": history.tokens, "seconds": history.seconds, "lr": []},
-        "curve": accuracy_curve(history),
-        "weights": "fp16 state dict; 'eval' is measured on the fp16-rounded weights",
-        "eval": evaluation,
-        "environment": run_environment(),
+        **checkpoint_sidecar(world, model, s, history, evaluation, ctx.seed, **data.data_options()),
     }
     if ctx.run_dir is not None:
         export_checkpoint(rounded, run.group, arm, sidecar, ctx.run_dir.path / "export", made_by)

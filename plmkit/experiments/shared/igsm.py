@@ -27,6 +27,7 @@ from ...data.packing import Example, OnlineStream, step_rng
 from ...model import GPT, GPTConfig
 from ...train import History, train
 from .. import shipped
+from ..shipped import fp16_roundtrip  # noqa: F401  (Parts 2.1 and 2.2 import it from here)
 from ..common import RunContext
 
 TRAIN_SEED = 0  # the training stream
@@ -321,11 +322,28 @@ def accuracy_curve(history: History) -> dict[str, list]:
 # ----------------------------------------------------------------------------------------------
 # Shipped checkpoints
 # ----------------------------------------------------------------------------------------------
-def fp16_roundtrip(model: GPT) -> GPT:
-    """The model with its weights rounded to fp16 and back: exactly what a shipped checkpoint holds."""
-    copy = GPT(model.config)
-    copy.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
-    return copy.eval()
+def checkpoint_sidecar(world: World, model: GPT, s: PretrainSettings, history: History, evaluation: dict, seed: int,
+                       **data_options) -> dict:
+    """What every shipped iGSM checkpoint records beyond its name and label: world, model, settings, the data it
+    saw (``data_options``: retry data, ...), training, history, accuracy curve, evaluation and environment."""
+    from ...results import run_environment
+
+    tail = history.loss[-100:]
+    return {
+        "world": world.name, "world_config": asdict(world.config),
+        "size": asdict(s.size), "model_config": model.config.to_dict(), "parameters": model.param_counts(),
+        "settings": {k: v for k, v in asdict(s).items() if k != "size"},
+        "data": {"seed": seed, "layout": s.layout, "loss": s.loss, "window": s.window or s.context, "batch": s.batch,
+                 "packing": packing_description(s.one_per_row), **data_options},
+        "train": {"steps": history.steps, "tokens": history.tokens, "seconds": round(history.seconds, 1),
+                  "final_loss_mean_last_100_steps": float(sum(tail) / max(len(tail), 1))},
+        "history": {"loss": [round(x, 4) for x in history.loss], "evals": history.evals,
+                    "tokens": history.tokens, "seconds": history.seconds, "lr": []},
+        "curve": accuracy_curve(history),
+        "weights": "fp16 state dict; 'eval' is measured on the fp16-rounded weights",
+        "eval": evaluation,
+        "environment": run_environment(),
+    }
 
 
 def export_checkpoint(model: GPT, group: str, name: str, sidecar: dict, folder: Path, made_by: str) -> Path:
