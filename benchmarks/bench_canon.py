@@ -5,14 +5,17 @@
 
 1. Step time (forward, backward, AdamW) of a 4-layer width-64 Llama-style model at context 128, batch 32,
    for each Canon placement, against the same model without Canon. Target: at most 1.3x.
-2. The same step with Canon-ABCD computed three ways, all equal to 1e-6:
-   * ``kit``: plmkit's Canon (a shift-and-sum done in place, with its backward written out);
-   * ``shift-sum``: the plain shift-and-sum, differentiated by autograd;
+2. The same step with Canon-ABCD computed five ways, all equal to 1e-5:
+   * ``kit``: what the model uses (the channels-last convolution form for float32 on CPU, see
+     :mod:`plmkit.canon_ops`); ``kit conv form`` and ``kit shift-sum`` force one of its two forms;
+   * ``autograd shift-sum``: the plain shift-and-sum, differentiated by autograd;
    * ``conv1d``: a depthwise ``F.conv1d`` with 3 zeros padded on the left (the paper's form).
-3. The Canon operation alone, forward and backward, at the width of point D (352 channels).
+3. The Canon operation alone, forward and backward, at the width of each point.
 
-Times are CPU seconds of this process (``time.process_time``), medians over repeats, so that other jobs on
-a shared machine inflate them less than wall-clock time would. One thread: small models on a few cores are
+Times are CPU seconds of this process (``time.process_time``). Ratios come from interleaved rounds: each
+round times every variant once, in a rotating order, and the ratio is the median over rounds of a variant's
+time over the plain step's time in the same round (timing one variant after another let a slow phase of a
+shared machine make Canon look cheaper than no Canon). One thread: small models on a few cores are
 slower with more (see bench_threads.py). The paper's fused kernels on an H100 add 12-21% (ABCD) and 6-7%
 (AC) [P4.1 fn 11]; plain PyTorch pays for every memory pass of a small model, so expect more here.
 """
@@ -30,43 +33,37 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from plmkit import model as model_module  # noqa: E402
+from plmkit import canon_ops  # noqa: E402
 from plmkit.model import CANON_KERNEL, GPT, GPTConfig  # noqa: E402
 
 TARGET_RATIO = 1.3
 PLACEMENTS = ("A", "B", "C", "D", "AC", "ABCD")
-KIT_FORWARD = model_module.Canon.forward
+KIT_FORM = canon_ops.causal_conv
 
 
-def shift_sum_forward(self, x, past=None):
+def autograd_shift_sum(x, weight, residual):
     """The plain shift-and-sum; autograd differentiates it."""
-    B, T, dim = x.shape
-    past = x.new_zeros(B, CANON_KERNEL - 1, dim) if past is None else past
-    padded = torch.cat((past, x), dim=1)
-    w = self.weight[:, 0, :]
+    T = x.shape[1]
+    padded = torch.cat((x.new_zeros(x.shape[0], CANON_KERNEL - 1, x.shape[2]), x), dim=1)
+    w = weight[:, 0, :]
     out = sum(padded[:, k: k + T] * w[:, k] for k in range(CANON_KERNEL))
-    return (out + x if self.residual else out), padded[:, -(CANON_KERNEL - 1):]
+    return out + x if residual else out
 
 
-def conv1d_forward(self, x, past=None):
+def conv1d_form(x, weight, residual):
     """The paper's form: a depthwise conv1d, padded on the left only."""
-    padded = torch.cat((x.new_zeros(x.shape[0], CANON_KERNEL - 1, x.shape[2]) if past is None else past, x), dim=1)
-    y = F.conv1d(padded.transpose(1, 2), self.weight, groups=x.shape[-1]).transpose(1, 2)
-    return (x + y if self.residual else y.contiguous()), padded[:, -(CANON_KERNEL - 1):]
+    padded = F.pad(x.transpose(1, 2), (CANON_KERNEL - 1, 0))
+    y = F.conv1d(padded, weight, groups=x.shape[-1]).transpose(1, 2)
+    return x + y if residual else y.contiguous()
 
 
-IMPLEMENTATIONS = {"kit": KIT_FORWARD, "shift-sum": shift_sum_forward, "conv1d": conv1d_forward}
-
-
-def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return float(np.median(times))
+IMPLEMENTATIONS = {
+    "kit": KIT_FORM,  # the model's choice: the channels-last convolution form for float32 on CPU
+    "kit conv form": canon_ops.ChannelsLastConv.apply,
+    "kit shift-sum": canon_ops.ShiftSum.apply,
+    "autograd shift-sum": autograd_shift_sum,
+    "conv1d": conv1d_form,
+}
 
 
 def training_step(canon: str):
@@ -85,50 +82,79 @@ def training_step(canon: str):
     return step
 
 
-def bench_placements(repeats: int) -> None:
-    base = median_seconds(training_step(""), repeats)
+def interleaved_ratios(steps: dict, rounds: int, warmup: int = 3) -> tuple[dict, dict]:
+    """Median CPU seconds per step of each closure, and the median over rounds of its ratio to ``steps[""]``
+    timed in the same round. Every round times every variant once, in a rotating order, so a slow phase of a
+    shared machine lands on all of them alike instead of on whichever variant happened to run then."""
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup):
+            steps[name]()
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.process_time()
+            steps[name]()
+            times[name].append(time.process_time() - start)
+    ratios = {name: float(np.median([t / b for t, b in zip(times[name], times[""])])) for name in names}
+    return {name: float(np.median(v)) for name, v in times.items()}, ratios
+
+
+def bench_placements(rounds: int) -> None:
+    seconds, ratios = interleaved_ratios({p: training_step(p) for p in ("",) + PLACEMENTS}, rounds)
     print(f"\n1. training step, 4L64D, context 128, batch 32 (kit implementation); target <= {TARGET_RATIO}x")
-    print(f"   {'none':>5}: {1000 * base:6.1f} ms")
+    print(f"   {'none':>5}: {1000 * seconds['']:6.1f} ms")
     for placement in PLACEMENTS:
-        seconds = median_seconds(training_step(placement), repeats)
-        ratio = seconds / base
-        verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
-        print(f"   {placement:>5}: {1000 * seconds:6.1f} ms  {ratio:4.2f}x  {verdict}")
+        verdict = "met" if ratios[placement] <= TARGET_RATIO else "MISSED"
+        print(f"   {placement:>5}: {1000 * seconds[placement]:6.1f} ms  {ratios[placement]:4.2f}x  {verdict}")
 
 
-def bench_implementations(repeats: int) -> None:
+class _Form:
+    """A training step of Canon-ABCD with ``form`` in place of the kit's choice (restored after each step)."""
+
+    def __init__(self, form):
+        self.form, self.step = form, training_step("ABCD")
+
+    def __call__(self):
+        canon_ops.causal_conv = self.form
+        try:
+            self.step()
+        finally:
+            canon_ops.causal_conv = KIT_FORM
+
+
+def bench_implementations(rounds: int) -> None:
     print("\n2. training step with Canon-ABCD, by implementation")
-    base = median_seconds(training_step(""), repeats)
-    try:
-        for name, forward in IMPLEMENTATIONS.items():
-            model_module.Canon.forward = forward
-            seconds = median_seconds(training_step("ABCD"), repeats)
-            print(f"   {name:>9}: {1000 * seconds:6.1f} ms  {seconds / base:4.2f}x the step without Canon")
-    finally:
-        model_module.Canon.forward = KIT_FORWARD
+    steps = {"": training_step("")} | {name: _Form(form) for name, form in IMPLEMENTATIONS.items()}
+    seconds, ratios = interleaved_ratios(steps, rounds)
+    for name in IMPLEMENTATIONS:
+        print(f"   {name:>18}: {1000 * seconds[name]:6.1f} ms  {ratios[name]:4.2f}x the step without Canon")
 
 
-def bench_operation(repeats: int, channels: int = 352) -> None:
-    print(f"\n3. the Canon operation alone, forward + backward, (32, 128, {channels})")
-    layer = model_module.Canon(channels)
-    x = torch.randn(32, 128, channels, requires_grad=True)
-    grad = torch.randn(32, 128, channels)
-    outputs = {}
-    try:
-        for name, forward in IMPLEMENTATIONS.items():
-            model_module.Canon.forward = forward
-            outputs[name] = layer(x)[0].detach()
+def bench_operation(repeats: int) -> None:
+    print("\n3. the Canon operation alone, forward + backward, (32, 128, channels) at each point of a 64-wide layer")
+    for point, channels in (("A/C", 64), ("B", 192), ("D", 352)):
+        x = torch.randn(32, 128, channels, requires_grad=True)
+        weight = (torch.rand(channels, 1, CANON_KERNEL) - 0.5).requires_grad_()
+        grad = torch.randn(32, 128, channels)
+        outputs, line = {}, []
+        for name, form in IMPLEMENTATIONS.items():
+            outputs[name] = form(x, weight, True).detach()
 
-            def run():
-                out = layer(x)[0]
-                out.backward(grad)
-                x.grad = layer.weight.grad = None
+            def run(form=form):
+                form(x, weight, True).backward(grad)
+                x.grad = weight.grad = None
 
-            print(f"   {name:>9}: {1000 * median_seconds(run, repeats):6.2f} ms")
-    finally:
-        model_module.Canon.forward = KIT_FORWARD
-    worst = max((outputs[n] - outputs["conv1d"]).abs().max().item() for n in outputs)
-    print(f"   largest difference between the implementations: {worst:.1e}")
+            for _ in range(2):
+                run()
+            times = []
+            for _ in range(repeats):
+                start = time.process_time()
+                run()
+                times.append(time.process_time() - start)
+            line.append(f"{name} {1000 * float(np.median(times)):.2f}")
+        worst = max((outputs[n] - outputs["conv1d"]).abs().max().item() for n in outputs)
+        print(f"   {point:>3} ({channels:3d}): " + ", ".join(line) + f" ms; largest difference {worst:.1e}")
 
 
 def main(argv=None) -> int:
@@ -136,11 +162,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    repeats = 3 if args.quick else 8
-    print(f"torch {torch.__version__}, 1 thread, CPU seconds (medians of {repeats})")
-    bench_placements(repeats)
-    bench_implementations(repeats)
-    bench_operation(repeats * 3)
+    rounds = 5 if args.quick else 15
+    print(f"torch {torch.__version__}, 1 thread, CPU seconds; ratios are medians over {rounds} interleaved rounds")
+    bench_placements(rounds)
+    bench_implementations(rounds)
+    bench_operation(rounds * 2)
     return 0
 
 

@@ -26,14 +26,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import gla
+from . import canon_ops, gla
 
 ATTENTION_CHOICES = ("softmax", "gla")
 POSITION_CHOICES = ("rope", "learned", "nope", "uniform")
 MLP_CHOICES = ("gelu", "swiglu")
 NORM_CHOICES = ("layernorm", "rmsnorm")
 CANON_POINTS = "ABCD"
-CANON_KERNEL = 4
+CANON_KERNEL = canon_ops.KERNEL
 GLA_POSITIONS = ("nope", "learned")  # GLA orders tokens by its fading memory; rotary/uniform act inside softmax attention
 GLA_GATE_RANK = 16  # the forget gate's low-rank projection d -> 16 -> key dim
 GLA_GATE_NORMALIZER = 16.0  # log g = logsigmoid(.) / 16: gates start near 0.96, a memory of some 20 tokens
@@ -158,41 +158,6 @@ class Rotary(nn.Module):
         return torch.cat((rotated, x[..., self.rot_dim :]), dim=-1)
 
 
-class _CanonShiftSum(torch.autograd.Function):
-    """Canon over a whole sequence as 4 in-place shifted products, with the backward written out.
-
-    Autograd of the plain shifted sum keeps a padded copy and zero-fills a full-size gradient per
-    tap; the written-out backward (the same shifts run the other way, one product-sum per tap for
-    the weights) does the same arithmetic in about half the memory passes, which is what a CPU
-    step pays for. The tests check its values and gradients against the depthwise conv.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, residual: bool):
-        taps = weight[:, 0, :]  # (dim, 4): tap 3 multiplies h_t, tap 3 - j multiplies h_{t-j}
-        T = x.shape[1]
-        out = x * (taps[:, 3] + 1.0 if residual else taps[:, 3])
-        for j in range(1, min(CANON_KERNEL, T)):
-            out[:, j:].addcmul_(x[:, : T - j], taps[:, 3 - j])
-        ctx.save_for_backward(x, weight)
-        ctx.residual = residual
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        taps, T = weight[:, 0, :], x.shape[1]
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:  # h_{t-j} reached out_t through tap 3 - j
-            grad_x = grad * (taps[:, 3] + 1.0 if ctx.residual else taps[:, 3])
-            for j in range(1, min(CANON_KERNEL, T)):
-                grad_x[:, : T - j].addcmul_(grad[:, j:], taps[:, 3 - j])
-        if ctx.needs_input_grad[1]:  # cst-Canon skips this: its weights are frozen
-            grad_w = torch.stack([(grad[:, j:] * x[:, : max(T - j, 0)]).sum((0, 1)) for j in (3, 2, 1, 0)], dim=-1)
-            grad_w = grad_w[:, None, :].to(weight.dtype)
-        return grad_x, grad_w, None
-
-
 class Canon(nn.Module):
     """Part 4.1's Canon layer: a causal depthwise convolution over the last 4 positions.
 
@@ -218,9 +183,9 @@ class Canon(nn.Module):
         Returns (output, the last 3 inputs) so generation can carry them to the next step.
         """
         B, T, dim = x.shape
-        if past is None:  # a whole sequence (training, evaluation): the faster written-out form
+        if past is None:  # a whole sequence (training, evaluation): see canon_ops
             last = F.pad(x[:, -(CANON_KERNEL - 1) :], (0, 0, max(0, CANON_KERNEL - 1 - T), 0))
-            return _CanonShiftSum.apply(x, self.weight, self.residual), last
+            return canon_ops.causal_conv(x, self.weight, self.residual), last
         padded = torch.cat((past, x), dim=1)  # (B, T+3, dim)
         w = self.weight[:, 0, :]  # (dim, 4); tap 3 is the current token
         # A sum of 4 shifted products: the left-padded depthwise conv written out.

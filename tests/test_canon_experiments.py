@@ -17,16 +17,41 @@ from plmkit.results import RunDir
 
 
 # --- the Canon layer itself ------------------------------------------------------------------------
+@pytest.mark.parametrize("form", ["ShiftSum", "ChannelsLastConv"])
 @pytest.mark.parametrize("residual", [True, False])
 @pytest.mark.parametrize("T", [1, 2, 3, 4, 9])
-def test_canon_fast_path_matches_the_conv_form_and_its_gradients(residual, T):
-    from plmkit.model import _CanonShiftSum  # the written-out backward of the training path
+def test_both_canon_forms_match_the_conv_form_and_its_gradients(form, residual, T):
+    from plmkit import canon_ops
 
+    function = getattr(canon_ops, form).apply
     x = torch.randn(2, T, 5, dtype=torch.float64, requires_grad=True)
     w = (torch.rand(5, 1, 4, dtype=torch.float64) - 0.5).requires_grad_()
-    assert torch.autograd.gradcheck(lambda x, w: _CanonShiftSum.apply(x, w, residual), (x, w))
+    assert torch.autograd.gradcheck(lambda x, w: function(x, w, residual), (x, w))
+    assert torch.allclose(function(x, w, residual), mechanics.conv_reference(x, w, residual), atol=1e-12)
     layer = Canon(5, residual=residual).double()
     assert torch.allclose(layer(x)[0], mechanics.conv_reference(x, layer.weight, residual), atol=1e-12)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_the_float32_cpu_path_agrees_with_the_shift_sum(residual):
+    """The model's float32 CPU path (the convolution form) against the shift-and-sum, values and gradients."""
+    from plmkit import canon_ops
+
+    x = torch.randn(3, 17, 40)
+    w = torch.rand(40, 1, 4) - 0.5
+    grad = torch.randn(3, 17, 40)
+    results = []
+    for function in (canon_ops.ChannelsLastConv.apply, canon_ops.ShiftSum.apply):
+        xi, wi = x.clone().requires_grad_(), w.clone().requires_grad_()
+        out = function(xi, wi, residual)
+        out.backward(grad)
+        results.append((out, xi.grad, wi.grad))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-4)
+    frozen = w.clone()  # constant Canon: no weight gradient asked for, none computed
+    xi = x.clone().requires_grad_()
+    canon_ops.ChannelsLastConv.apply(xi, frozen, residual).sum().backward()
+    assert frozen.grad is None and xi.grad is not None
 
 
 def test_canon_returns_the_last_three_inputs_zero_padded():
