@@ -255,3 +255,49 @@ def test_a_gla_arm_trains_at_ci_size():
     assert canon.plot_linear(result) is not None
     with pytest.raises(ValueError, match="gpu profile"):
         canon.run_linear(ctx)
+
+
+# --- the shipped Depo checkpoints (canon-pretrain) -----------------------------------------------------
+@pytest.fixture(scope="module")
+def pretrain_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("canon-pretrain-ci")
+    ctx = RunContext(profile="ci", device="cpu", threads=1, progress=False, run_dir=RunDir(folder / "run"))
+    return load_part("canon-pretrain").reproduce(ctx), folder / "run", ctx
+
+
+def test_canon_pretrain_exports_every_arm_and_seed_and_they_load_to_the_same_numbers(pretrain_run, tmp_path):
+    from plmkit.experiments.canon import pretrain
+
+    metrics, run_folder, ctx = pretrain_run
+    s = pretrain.PRETRAIN["ci"]
+    assert set(metrics["depo"]["arms"]) == {a.name for a in s.arms} and metrics["depo"]["seeds"] == [0, 1]
+    shipped_folder = tmp_path / "checkpoints"
+    pretrain.ship(run_folder, folder=shipped_folder, profile="ci")
+    again = pretrain.evaluate_shipped(ctx, "canon-ci", folder=shipped_folder)
+    for name, arm in metrics["depo"]["arms"].items():  # measured at export (fp16) == measured after loading
+        assert again["arms"][name]["final"] == arm["final"]
+        assert again["arms"][name]["curves"] == arm["curves"]
+    manifest = json.loads((shipped_folder / "canon-ci" / "manifest.json").read_text())
+    assert manifest["made_by"] == "python -m plmkit reproduce canon-pretrain --profile ci"
+    assert len([f for f in manifest["files"] if f.endswith(".pt")]) == len(s.arms) * s.seeds
+
+
+def test_canon_pretrain_ship_refuses_an_unfinished_run(tmp_path):
+    from plmkit.experiments.canon import pretrain
+
+    with pytest.raises(ValueError, match="lacks depo/RoPE/seed0"):
+        pretrain.ship(tmp_path, folder=tmp_path / "out", profile="ci")
+
+
+def test_shipped_depo_rows_include_the_nope_rescue_when_nope_shipped():
+    def arm(values):
+        return {"final": [[v, v / 2, 0.1, 0.1] for v in values]}
+
+    result = {"N": 8, "K": 4, "ks": [1, 2, 3, 4], "chance": 0.125, "seeds": [0, 1, 2], "steps": 4000,
+              "arms": {"RoPE": arm([0.2, 0.5, 0.2]), "RoPE + Canon": arm([0.9, 0.4, 0.8])}}
+    rows = canon.shipped_depo_rows(result)
+    assert [r.met for r in rows] == [True, True] and rows[0].measured == 2
+    result["arms"] |= {"NoPE": arm([0.1, 0.12, 0.13]), "NoPE + Canon": arm([0.7, 0.3, 0.15])}
+    rows = canon.shipped_depo_rows(result)
+    assert len(rows) == 4 and rows[2].met and rows[2].measured == 3
+    assert not rows[3].met and rows[3].measured == 1  # NoPE + Canon at least RoPE: seed 0 only

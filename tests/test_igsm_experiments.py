@@ -115,7 +115,8 @@ def test_checkpoint_trainer_exports_a_loadable_checkpoint_and_ships_it(tmp_path,
     ctx.run_dir.write_manifest(part="igsm-pretrain", profile="ci", seed=0, device="cpu")
     shipped_to = pretrain.ship(tmp_path / "run", folder=tmp_path / "data", profile="ci")
     manifest = json.loads((shipped_to / "manifest.json").read_text())
-    assert manifest["reproduce_manifest"]["part"] == "igsm-pretrain"
+    assert manifest["reproduce_manifests"]["nano"]["part"] == "igsm-pretrain"
+    assert manifest["made_by_checkpoint"]["nano"] == "python -m plmkit reproduce igsm-pretrain --profile ci"
     shipped.verify("igsm-ci", "nano", folder=tmp_path / "data")
     missing, why = shared.load_checkpoint("igsm-ci", "other", folder=tmp_path / "data")
     assert missing is None and "no shipped checkpoint" in why["missing"]
@@ -284,3 +285,15 @@ def test_reference_numbers_carry_citations():
     for key in ("accuracy", "unnecessary_params", "probes", "mistakes", "depth"):
         assert "[P2.1 Fig." in ref[key]["citation"]
     assert ref["accuracy"]["med_pq"]["ood"]["23"] == 76.8 and ref["depth"]["models"]["GPT2-4-30"]["hard_pq_op32"] == 27.3
+
+
+def test_the_checkpoint_to_train_is_chosen_by_name_and_an_unknown_name_lists_the_valid(monkeypatch):
+    from plmkit.experiments.common import RunContext
+
+    ctx = RunContext(profile="cpu", device="cpu", threads=1, progress=False)
+    assert pretrain.settings(ctx).name == "nano-long"
+    monkeypatch.setenv("PLMKIT_IGSM_CHECKPOINT", "nano")
+    assert pretrain.settings(ctx).train.steps == 11000  # Part 2.2's retry arms share this recipe
+    monkeypatch.setenv("PLMKIT_IGSM_CHECKPOINT", "huge")
+    with pytest.raises(ValueError, match="valid: nano-long, nano"):
+        pretrain.settings(ctx)

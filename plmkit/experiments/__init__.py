@@ -20,12 +20,13 @@ PARTS: dict[str, tuple[str, str]] = {
     "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),
     "manipulation": ("plmkit.experiments.manipulation", "Part 3.2: classify, compare and inverse-search stored knowledge, with and without hints"),
     "canon": ("plmkit.experiments.canon", "Part 4.1: Canon layers; one attention layer cannot copy without them, reasoning depth on Depo, placements, cost"),
+    "canon-pretrain": ("plmkit.experiments.canon.pretrain", "Part 4.1: (re)train the shipped Depo checkpoints, RoPE and RoPE + Canon x 3 seeds (about an hour on CPU)"),
     "capacity": ("plmkit.experiments.capacity", "Part 3.3: bits of knowledge per parameter; the base law, int8/int4, gated vs GELU MLP, junk data"),
     "capacity-pretrain": ("plmkit.experiments.capacity.pretrain", "Part 3.3: (re)train the shipped 1,000-exposure capacity checkpoint (about 15 minutes on one CPU core)"),
 }
 
 # Parts that (re)train the shipped checkpoints: an hour or more each on CPU, so `reproduce all` leaves them out.
-CHECKPOINT_TRAINERS = ("cfg-pretrain", "igsm-pretrain", "retry-pretrain", "capacity-pretrain")
+CHECKPOINT_TRAINERS = ("cfg-pretrain", "igsm-pretrain", "retry-pretrain", "capacity-pretrain", "canon-pretrain")
 
 
 def load_part(name: str):

@@ -16,8 +16,6 @@ depthwise convolution over the last 4 tokens ("horizontal information flow").
 from __future__ import annotations
 
 import dataclasses
-import math
-
 import numpy as np
 
 from ...data.playground import brevo, copy as copy_task, depo as depo_task, mano
@@ -31,6 +29,7 @@ from .cost import canon_parameter_formula, canon_widths, measure_overhead, param
 from .depo import run_depo, summary_lines as depo_summary  # noqa: F401
 from .linear import run_linear  # noqa: F401
 from .mechanics import INIT_STD, canon_layers, exact_checks, future_leak  # noqa: F401
+from .pretrain import evaluate_shipped, shipped_depo_rows  # noqa: F401
 from .placement import mano_summary_lines, placement_accuracy, run_mano, run_placement  # noqa: F401
 from .plots import (plot_copy, plot_cost, plot_depo, plot_init, plot_linear, plot_mano, plot_placement,  # noqa: F401
                     reference)
@@ -67,6 +66,9 @@ def reproduce(ctx: RunContext, s: CanonSettings | None = None) -> dict:
         ctx.save_figure(plot_copy(metrics["jump"], ref, title="Copy at a larger N: the abrupt jump"), "copy_jump")
     metrics["depo"] = run_depo(ctx, s.depo)
     ctx.save_figure(plot_depo(metrics["depo"], ref), "depo")
+    if s.shipped_depo is not None:
+        metrics["depo_shipped"] = evaluate_shipped(ctx, s.shipped_depo)
+        ctx.save_figure(plot_depo(metrics["depo_shipped"], ref), "depo_shipped")
     if s.placement is not None:
         metrics["placement"] = run_placement(ctx, s.placement, s.depo)
         k = metrics["depo"]["K"]
@@ -82,13 +84,7 @@ def reproduce(ctx: RunContext, s: CanonSettings | None = None) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-def _need(seeds: int) -> int:
-    """Seeds that must agree: 2 of 3, or all of the seeds run when fewer."""
-    return min(seeds, max(1, math.ceil(2 * seeds / 3)))
-
-
-def _per_seed(values) -> str:
-    return ", ".join(f"{100 * v:.1f}%" for v in values)
+_need, _per_seed = depo_experiment.seeds_needed, depo_experiment.per_seed_text
 
 
 def exact_rows(exact: dict) -> list[targets.Target]:
@@ -197,6 +193,8 @@ def check_targets(metrics: dict, profile: str) -> list[targets.Target]:
         rows += copy_rows(metrics["copy"], ceiling=0.15 if profile == "cpu" else 0.05)
     if "depo" in metrics:
         rows += depo_cpu_rows(metrics["depo"]) if profile == "cpu" else depo_gpu_rows(metrics["depo"])
+    if "depo_shipped" in metrics:
+        rows += shipped_depo_rows(metrics["depo_shipped"])
     if profile == "gpu" and "placement" in metrics and "depo" in metrics:
         rows += placement_rows(metrics["depo"], metrics["placement"])
     if profile == "gpu" and "mano" in metrics:

@@ -63,15 +63,17 @@ def stream(sample_fn, sizes: ModelSizes, optimiser: Optimiser, seed: int, per_ca
 
 
 def train_arm(ctx: RunContext, key: tuple[str, ...], model: GPT, data, optimiser: Optimiser,
-              eval_fn: Optional[Callable] = None, eval_every: int = 0) -> History:
+              eval_fn: Optional[Callable] = None, eval_every: int = 0, checkpoint_every: Optional[int] = None) -> History:
     """Train one arm with the experiment's shared optimiser policy.
 
-    ``key`` (experiment, arm, seed) names the run's checkpoints, so a resumed command-line run finds them.
+    ``key`` (experiment, arm, seed) names the run's checkpoints, so a resumed command-line run finds them;
+    by default one halfway through.
     """
+    every = checkpoint_every or max(optimiser.steps // 2, 1)
     config = ctx.train_config("/".join(slug(part) for part in key), steps=optimiser.steps, lr=optimiser.lr,
                               warmup_steps=optimiser.warmup, schedule=optimiser.schedule,
                               min_lr_ratio=optimiser.min_lr_ratio, weight_decay=optimiser.weight_decay,
-                              eval_every=eval_every, desc=" ".join(key), checkpoint_every=max(optimiser.steps // 2, 1))
+                              eval_every=eval_every, desc=" ".join(key), checkpoint_every=every)
     return train(model, data, config, eval_fn=eval_fn)
 
 

@@ -14,6 +14,7 @@ one-token names (the answer is one of the N names of the instance).
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -42,9 +43,9 @@ def accuracy_per_k(model, windows: metrics.EvalWindows, ks) -> list[float]:
     return [scores.by_group[k].token_accuracy if k in scores.by_group else float("nan") for k in ks]
 
 
-def run_arm(ctx: RunContext, s: DepoSettings, arm: Arm, seed: int, test: Optional[list] = None,
-            experiment: str = "depo") -> dict:
-    """Train one arm at one seed; per-k accuracy at n = N every ``eval_every`` steps."""
+def train_depo_arm(ctx: RunContext, s: DepoSettings, arm: Arm, seed: int, test: Optional[list] = None,
+                   experiment: str = "depo", checkpoint_every: Optional[int] = None):
+    """Train one arm at one seed; per-k accuracy at n = N every ``eval_every`` steps. Returns (model, result)."""
     cfg = task(s)
     test = test if test is not None else eval_instances(s)
     windows = metrics.pack_for_eval(test, s.sizes.context)
@@ -52,10 +53,15 @@ def run_arm(ctx: RunContext, s: DepoSettings, arm: Arm, seed: int, test: Optiona
     data = arms.stream(depo.sample_fn(cfg, exclude=playground.fingerprints(test)), s.sizes, s.optimiser, seed)
     history = arms.train_arm(ctx, (experiment, arm.name, f"seed{seed}"), model, data, s.optimiser,
                              eval_fn=lambda m, step: {"per_k": accuracy_per_k(m, windows, cfg.hops)},
-                             eval_every=s.eval_every)
-    return {"steps": [e["step"] for e in history.evals], "per_k": [e["per_k"] for e in history.evals],
-            "final_loss": history.final_loss, "seconds": round(history.seconds, 1),
-            "parameters": model.param_counts()["total"]}
+                             eval_every=s.eval_every, checkpoint_every=checkpoint_every)
+    return model, {"steps": [e["step"] for e in history.evals], "per_k": [e["per_k"] for e in history.evals],
+                   "final_loss": history.final_loss, "seconds": round(history.seconds, 1),
+                   "parameters": model.param_counts()["total"]}
+
+
+def run_arm(ctx: RunContext, s: DepoSettings, arm: Arm, seed: int, test: Optional[list] = None,
+            experiment: str = "depo") -> dict:
+    return train_depo_arm(ctx, s, arm, seed, test, experiment)[1]
 
 
 def run_depo(ctx: RunContext, s: Optional[DepoSettings] = None, arm_list: Optional[tuple] = None,
@@ -77,6 +83,15 @@ def run_depo(ctx: RunContext, s: Optional[DepoSettings] = None, arm_list: Option
             "parameters": runs[0]["parameters"],
         }
     return result
+
+
+def seeds_needed(seeds: int) -> int:
+    """Seeds that must agree for a target row: 2 of 3, or all of the seeds run when fewer."""
+    return min(seeds, max(1, math.ceil(2 * seeds / 3)))
+
+
+def per_seed_text(values) -> str:
+    return ", ".join(f"{100 * v:.1f}%" for v in values)
 
 
 def at_k(result: dict, arm: str, k: int) -> list[float]:

@@ -142,6 +142,7 @@ class CanonSettings:
     placement: Optional[PlacementSettings] = None
     mano: Optional[ManoSettings] = None
     linear: Optional[LinearSettings] = None  # GLA +- Canon on the Depo setting
+    shipped_depo: Optional[str] = None  # a group of shipped Depo checkpoints (``canon-pretrain``) the lab evaluates
 
 
 COPY_ARMS = (PLAIN_1L, CANON_1L, CONSTANT_1L, TWO_LAYERS)
@@ -191,6 +192,22 @@ SETTINGS = {
         linear=LinearSettings(arms=(GLA, GLA_CANON), seeds=3),
     ),
 }
+
+
+# The shipped Depo checkpoints (``python -m plmkit reproduce canon-pretrain``): the cpu lab's Depo cell with
+# RoPE, NoPE and both with Canon-ABCD (Results 2-3), three seeds, trained 2.5x longer than the lab can (about
+# 70 minutes on one CPU core), checkpoints every 500 steps so a killed run resumes. Same optimiser policy as
+# the lab's run, stretched to the new length.
+PRETRAIN = {
+    "ci": DepoSettings("depo-micro", ModelSizes(2, 2, 32, 64), Optimiser(12, 8, 3e-3, 2, "cosine", 0.03),
+                       arms=(ROPE, ROPE_CANON), seeds=2, eval_every=6, eval_instances=16),
+    "cpu": DepoSettings("depo-micro", ModelSizes(2, 4, 64, 128), replace(_DEPO_CPU, steps=4000, warmup=200),
+                        arms=(ROPE, ROPE_CANON, NOPE, NOPE_CANON), seeds=3, eval_every=250, eval_instances=256),
+    # Nothing ships for gpu (its lab trains Depo1-mini live, 3 seeds); this trains that cell 4x longer.
+    "gpu": DepoSettings("depo1-mini", ModelSizes(4, 4, 256, 512), replace(_DEPO_GPU, steps=8000), arms=(ROPE, ROPE_CANON),
+                        seeds=3, eval_every=500, eval_instances=256),
+}
+SHIPPED_GROUP = "canon-{profile}"
 
 
 def settings(ctx: RunContext) -> CanonSettings:

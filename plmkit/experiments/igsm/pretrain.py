@@ -30,13 +30,21 @@ from .. import shipped, targets
 from ..common import RunContext
 from ..shared.igsm import (checkpoint_sidecar, export_checkpoint, fp16_roundtrip, load_world, make_model,
                            measure_checkpoint, per_correct_solution, pretrain)
-from .settings import PRETRAIN, PretrainRun
+from .settings import CHECKPOINT_VARIABLE, PRETRAIN, PRETRAIN_RUNS, PretrainRun
 
 FALL_TOLERANCE = 0.03  # per-op accuracies may rise by this much (sampling noise) and still count as falling
 
 
 def settings(ctx: RunContext) -> PretrainRun:
-    return ctx.pick(PRETRAIN)
+    """The profile's default checkpoint, or the one ``$PLMKIT_IGSM_CHECKPOINT`` names (an unknown name lists the valid)."""
+    import os
+
+    runs = {run.name: run for run in ctx.pick(PRETRAIN_RUNS)}
+    chosen = os.environ.get(CHECKPOINT_VARIABLE) or next(iter(runs))
+    if chosen not in runs:
+        raise ValueError(f"unknown iGSM checkpoint {chosen!r} in {CHECKPOINT_VARIABLE} for profile {ctx.profile!r}; "
+                         f"valid: {', '.join(runs)}")
+    return runs[chosen]
 
 
 def measure(model, world, run: PretrainRun) -> dict:
@@ -55,6 +63,8 @@ def reproduce(ctx: RunContext) -> dict:
     rounded = fp16_roundtrip(model.cpu())
     evaluation = measure(rounded, world, run)
     made_by = f"python -m plmkit reproduce igsm-pretrain --profile {ctx.profile}"
+    if run is not PRETRAIN[ctx.profile]:
+        made_by = f"{CHECKPOINT_VARIABLE}={run.name} {made_by}"
     sidecar = {
         "name": run.name,
         "label": (f"Trained by plmkit itself ({history.tokens / 1e6:.1f}M tokens, {history.seconds / 60:.0f} min; the "
@@ -71,20 +81,25 @@ def reproduce(ctx: RunContext) -> dict:
 
 
 def ship(run_folder, folder: Optional[Path] = None, profile: str = "cpu") -> Path:
-    """Copy a finished run's export to ``data/checkpoints/<group>`` (or ``folder``) and record the run's
-    manifest (command, versions, commit, wall time) in the group's manifest."""
+    """Copy a finished run's checkpoint into ``data/checkpoints/<group>`` (or ``folder``), next to the group's
+    other checkpoints, and record its files and the run's manifest (command, versions, commit, wall time)."""
     run_folder = Path(run_folder)
-    group = PRETRAIN[profile].group
-    source = run_folder / "export" / group
-    if not (source / "manifest.json").exists():
-        raise ValueError(f"{source} holds no exported checkpoint: is the run in {run_folder} finished?")
-    target = (folder or shipped.root()) / group
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target)
-    manifest = shipped.read_manifest(group, folder)
+    exported = [run for run in PRETRAIN_RUNS[profile]
+                if shipped.paths(run.group, run.name, run_folder / "export")[0].exists()]
+    if not exported:
+        raise ValueError(f"{run_folder / 'export'} holds no exported checkpoint: is the run in {run_folder} finished?")
+    run = exported[0]
+    source = shipped.read_manifest(run.group, run_folder / "export")
+    target = (folder or shipped.root()) / run.group
+    target.mkdir(parents=True, exist_ok=True)
+    manifest = shipped.read_manifest(run.group, folder)
+    for path in shipped.paths(run.group, run.name, run_folder / "export"):
+        shutil.copy2(path, target / path.name)
+        manifest["files"][path.name] = source["files"][path.name]
+    made_by = source.get("made_by", "")
+    manifest.setdefault("made_by_checkpoint", {})[run.name] = made_by
     if (run_folder / "manifest.json").exists():
-        manifest["reproduce_manifest"] = json.loads((run_folder / "manifest.json").read_text())
+        manifest.setdefault("reproduce_manifests", {})[run.name] = json.loads((run_folder / "manifest.json").read_text())
     write_json_atomic(target / "manifest.json", manifest)
     return target
 
