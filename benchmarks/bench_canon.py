@@ -12,10 +12,10 @@
    * ``conv1d``: a depthwise ``F.conv1d`` with 3 zeros padded on the left (the paper's form).
 3. The Canon operation alone, forward and backward, at the width of each point.
 
-Times are CPU seconds of this process (``time.process_time``). Ratios come from interleaved rounds: each
-round times every variant once, in a rotating order, and the ratio is the median over rounds of a variant's
-time over the plain step's time in the same round (timing one variant after another let a slow phase of a
-shared machine make Canon look cheaper than no Canon). One thread: small models on a few cores are
+Ratios come from interleaved rounds (:func:`plmkit.experiments.canon.cost.interleaved_times`, the lab's own
+measurement): each round times every variant once, in a rotating order, and the ratio is the median over
+rounds of a variant's time over the plain step's time in the same round (timing one variant after another let
+a slow phase of a shared machine make Canon look cheaper than no Canon). One thread: small models on a few cores are
 slower with more (see bench_threads.py). The paper's fused kernels on an H100 add 12-21% (ABCD) and 6-7%
 (AC) [P4.1 fn 11]; plain PyTorch pays for every memory pass of a small model, so expect more here.
 """
@@ -34,7 +34,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from plmkit import canon_ops  # noqa: E402
-from plmkit.model import CANON_KERNEL, GPT, GPTConfig  # noqa: E402
+from plmkit.experiments.canon.cost import interleaved_times, training_step_fn  # noqa: E402
+from plmkit.model import CANON_KERNEL, GPTConfig  # noqa: E402
 
 TARGET_RATIO = 1.3
 PLACEMENTS = ("A", "B", "C", "D", "AC", "ABCD")
@@ -66,38 +67,17 @@ IMPLEMENTATIONS = {
 }
 
 
+CPU = torch.device("cpu")
+
+
 def training_step(canon: str):
     """A closure running one training step of the 4L64D model with the given placement."""
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=64, context=128, n_layer=4, n_head=4, d_model=64, mlp="swiglu", norm="rmsnorm",
-                          canon=canon))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    tokens = torch.randint(0, 64, (32, 129), generator=torch.Generator().manual_seed(0))
-
-    def step():
-        model(tokens[:, :-1], tokens[:, 1:]).loss.backward()
-        optimiser.step()
-        optimiser.zero_grad(set_to_none=True)
-
-    return step
+    return training_step_fn(GPTConfig(vocab_size=64, context=128, n_layer=4, n_head=4, d_model=64, mlp="swiglu",
+                                      norm="rmsnorm", canon=canon), batch=32, device=CPU)
 
 
-def interleaved_ratios(steps: dict, rounds: int, warmup: int = 3) -> tuple[dict, dict]:
-    """Median CPU seconds per step of each closure, and the median over rounds of its ratio to ``steps[""]``
-    timed in the same round. Every round times every variant once, in a rotating order, so a slow phase of a
-    shared machine lands on all of them alike instead of on whichever variant happened to run then."""
-    names = list(steps)
-    for name in names:
-        for _ in range(warmup):
-            steps[name]()
-    times = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            start = time.process_time()
-            steps[name]()
-            times[name].append(time.process_time() - start)
-    ratios = {name: float(np.median([t / b for t, b in zip(times[name], times[""])])) for name in names}
-    return {name: float(np.median(v)) for name, v in times.items()}, ratios
+def interleaved_ratios(steps: dict, rounds: int) -> tuple[dict, dict]:
+    return interleaved_times(steps, rounds, CPU, baseline="")
 
 
 def bench_placements(rounds: int) -> None:
@@ -149,9 +129,9 @@ def bench_operation(repeats: int) -> None:
                 run()
             times = []
             for _ in range(repeats):
-                start = time.process_time()
+                start = time.perf_counter()
                 run()
-                times.append(time.process_time() - start)
+                times.append(time.perf_counter() - start)
             line.append(f"{name} {1000 * float(np.median(times)):.2f}")
         worst = max((outputs[n] - outputs["conv1d"]).abs().max().item() for n in outputs)
         print(f"   {point:>3} ({channels:3d}): " + ", ".join(line) + f" ms; largest difference {worst:.1e}")
@@ -163,7 +143,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rounds = 5 if args.quick else 15
-    print(f"torch {torch.__version__}, 1 thread, CPU seconds; ratios are medians over {rounds} interleaved rounds")
+    print(f"torch {torch.__version__}, 1 thread, wall seconds; ratios are medians over {rounds} interleaved rounds")
     bench_placements(rounds)
     bench_implementations(rounds)
     bench_operation(rounds * 2)

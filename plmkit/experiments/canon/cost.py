@@ -70,30 +70,45 @@ def parameter_table(n_layer: int, d_model: int, placements=("A", "B", "C", "D", 
     return rows
 
 
-def _step(model: GPT, optimiser, tokens: torch.Tensor) -> None:
-    loss = model(tokens[:, :-1], tokens[:, 1:]).loss
-    loss.backward()
-    optimiser.step()
-    optimiser.zero_grad(set_to_none=True)
-
-
-def step_seconds(config: GPTConfig, batch: int, repeats: int, device: torch.device, warmup: int = 2) -> float:
-    """Median seconds of one training step (forward, backward, AdamW) on random tokens."""
+def training_step_fn(config: GPTConfig, batch: int, device: torch.device):
+    """A closure running one training step (forward, backward, AdamW) of ``config`` on fixed random tokens."""
     torch.manual_seed(0)
     model = GPT(config).to(device)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     tokens = torch.randint(0, config.vocab_size, (batch, config.context + 1), device=device)
-    times = []
-    for i in range(warmup + repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        _step(model, optimiser, tokens)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    def step():
+        model(tokens[:, :-1], tokens[:, 1:]).loss.backward()
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+
+    return step
+
+
+def interleaved_times(steps: dict, rounds: int, device: torch.device, baseline: str, warmup: int = 2) -> tuple[dict, dict]:
+    """Median seconds per call of each closure, and the median over rounds of its ratio to ``steps[baseline]``
+    timed in the same round.
+
+    Every round times every closure once, in a rotating order, so a slow phase of a shared machine lands on all
+    variants alike; timing one variant's repeats after another's let such phases make Canon look cheaper than
+    no Canon.
+    """
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup):
+            steps[name]()
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            steps[name]()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    ratios = {name: statistics.median(t / b for t, b in zip(times[name], times[baseline])) for name in names}
+    return {name: statistics.median(v) for name, v in times.items()}, ratios
 
 
 def measure_overhead(ctx: RunContext, s: CostSettings = None) -> dict:
@@ -103,12 +118,12 @@ def measure_overhead(ctx: RunContext, s: CostSettings = None) -> dict:
     if device.type == "cpu":
         set_threads(ctx.threads)
     sizes = s.sizes
-    seconds = {}
+    steps = {}
     for placement in s.placements:
         config = GPTConfig(vocab_size=64, context=sizes.context, n_layer=sizes.n_layer, n_head=sizes.n_head,
                            d_model=sizes.d_model, mlp="swiglu", norm="rmsnorm", canon=placement)
-        seconds[placement or "none"] = step_seconds(config, s.batch, s.repeats, device)
-    base = seconds["none"]
+        steps[placement or "none"] = training_step_fn(config, s.batch, device)
+    seconds, ratio = interleaved_times(steps, s.repeats, device, baseline="none")
     return {"device": str(device), "threads": torch.get_num_threads() if device.type == "cpu" else None,
             "model": f"{sizes.n_layer}L{sizes.d_model}D, context {sizes.context}, batch {s.batch}",
-            "seconds": seconds, "ratio": {k: v / base for k, v in seconds.items()}}
+            "seconds": seconds, "ratio": ratio, "timing": f"medians over {s.repeats} interleaved rounds"}

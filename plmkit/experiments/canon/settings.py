@@ -130,7 +130,7 @@ class CostSettings:
     sizes: ModelSizes
     batch: int
     placements: tuple[str, ...]
-    repeats: int
+    repeats: int  # interleaved rounds: each times every placement once
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ SETTINGS = {
                           eval_every=50, eval_sequences=64),
         depo=DepoSettings("depo-micro", ModelSizes(2, 4, 64, 128), _DEPO_CPU, arms=(ROPE, ROPE_CANON), seeds=1,
                           eval_every=200, eval_instances=256),
-        cost=CostSettings(ModelSizes(4, 4, 64, 128), batch=32, placements=COST_PLACEMENTS, repeats=4),
+        cost=CostSettings(ModelSizes(4, 4, 64, 128), batch=32, placements=COST_PLACEMENTS, repeats=12),
     ),
     "gpu": CanonSettings(
         copy=CopySettings(N=500, sizes=ModelSizes(1, 2, 16, 1002), optimiser=_COPY_GPU, seeds=3, eval_every=250,
