@@ -52,7 +52,8 @@ class ChannelsLastConv(torch.autograd.Function):
         kernel = weight.detach().reshape(dim, 1, 1, KERNEL).clone()
         if residual:
             kernel[..., KERNEL - 1] += 1.0
-        padded = F.pad(x.contiguous(), (0, 0, KERNEL - 1, 0))  # zeros before position 0: causal
+        # zeros before position 0 (causal); cat writes each element once, F.pad fills then copies
+        padded = torch.cat((x.new_zeros(x.shape[0], KERNEL - 1, dim), x), dim=1)
         ctx.save_for_backward(padded, kernel)
         return _from_image(F.conv2d(_as_image(padded), kernel, groups=dim))
 
