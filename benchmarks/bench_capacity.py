@@ -8,6 +8,8 @@ Prints:
   pack the lines into windows), people/s, for bioD-tiny and bioD-medium;
 * online bioS(N) training passes with the full pools and templates (render a fresh entry per person,
   encode, pack), people/s;
+* bioS-compact: drawing the data, one training pass (every person in a fresh pair order, packed) and
+  random junk windows, people/s, with the tokens per exposure;
 * the batched bit count of the ``cpu`` profile's model shape (2 layers, d 32, 2 heads) over bioD-tiny:
   one forward pass over every person plus the loss sums and the bit formulas.
 
@@ -21,7 +23,8 @@ import time
 import torch
 
 from plmkit.data import bios
-from plmkit.data.capacity import (bios_online_dataset, biod_dataset, generate_biod, measure_biod, preset)
+from plmkit.data.capacity import (CompactJunkWindows, bios_compact_dataset, bios_online_dataset, biod_dataset,
+                                  generate_bios_compact, generate_biod, measure_biod, preset)
 from plmkit.model import GPT, GPTConfig
 
 
@@ -58,6 +61,24 @@ def bench_bios_online(n_people: int, passes: int) -> None:
           f"(full pools and templates: render + encode + pack)")
 
 
+def bench_bios_compact(n_people: int, passes: int) -> None:
+    data, dt = timed(lambda: generate_bios_compact(n_people, seed=0))
+    per_exposure = float(data.line_lengths().mean()) + 1
+    print(f"{'bioS-compact':<12} generate        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s "
+          f"({per_exposure:.2f} tokens per exposure)")
+    stream = bios_compact_dataset(data, context=512, batch_size=16, seed=1)
+    start = time.perf_counter()
+    for epoch in range(passes):
+        stream.epoch_windows(epoch)
+    dt = (time.perf_counter() - start) / passes
+    print(f"{'bioS-compact':<12} one pass        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s "
+          f"(render in a fresh order + pack)")
+    junk = CompactJunkWindows(data, "random", context=512, seed=2)
+    _, dt = timed(lambda: [junk.windows(step, 14) for step in range(20)])
+    print(f"{'bioS-compact':<12} junk windows    {20 * 14:>9,} windows {dt:7.3f} s  {20 * 14 / dt:>12,.0f} windows/s "
+          f"(fresh junk people, 14 windows a step)")
+
+
 def bench_bit_count(n_people: int) -> None:
     data = generate_biod(preset("bioD-tiny", N=n_people), seed=0)
     torch.manual_seed(0)
@@ -78,6 +99,7 @@ def main() -> None:
     bench_biod("bioD-tiny", 50_000, passes=max(1, 5 // scale))
     bench_biod("bioD-medium", 200_000 // scale, passes=2)
     bench_bios_online(20_000 // scale, passes=2)
+    bench_bios_compact(20_000 // scale, passes=max(1, 10 // scale))
     bench_bit_count(1500)
 
 

@@ -231,14 +231,3 @@ def test_gpu_law_on_online_bios_takes_a_step_and_over_fills_at_the_largest_n(gpu
     assert point.run.model.config.context == 512 and 0.6 < point.measurement["R_max"] < 0.9
     largest = capacity.make_world("bioS", s.people[-1])
     assert largest.max_bits().total / counted(largest, s.model) > 2.5
-
-
-def test_gpu_long_mlp_and_junk_arms_each_take_a_step(gpu):
-    s = capacity.SETTINGS["gpu"]
-    long = capacity.long_run(gpu, steps=1)
-    assert long["source"] == "trained in this run" and long["R_max"] > 2.2
-    mlp = capacity.run_mlp(gpu, steps=1)
-    assert len(mlp["arms"]) == 2 * len(s.mlp.lrs)
-    junk = capacity.run_junk(gpu, steps=1)
-    assert set(junk["arms"]) == set(s.junk.arms)
-    assert len(junk["arms"]["random"]["lrs_tried"]) == len(s.junk.random_junk_lrs)

@@ -23,6 +23,8 @@ separates lines in a window.
 Training streams: :class:`FreshExposures` plugs into ``plmkit.data.packing`` like ``FixedDataset``,
 but every pass over the people renders every person again (new order; for bioS also new templates).
 :func:`bios_online_dataset` is Part 3.3's online bioS(N): "every exposure a new writing" [P3.3 §2.2].
+Lines of different lengths (bioS-compact) travel as :class:`RaggedLines` and are packed without a
+per-token Python loop (:func:`pack_ragged_lines`).
 """
 from __future__ import annotations
 
@@ -288,7 +290,7 @@ def generate_biod(config: BioDConfig, seed: int = 0) -> BioD:
 # --------------------------------------------------------------------------------------------------
 # Training streams: every pass a fresh rendering
 # --------------------------------------------------------------------------------------------------
-RenderPass = Callable[[np.random.Generator], Union[Sequence[ExampleLike], np.ndarray]]
+RenderPass = Callable[[np.random.Generator], Union[Sequence[ExampleLike], np.ndarray, "RaggedLines"]]
 
 
 def pack_equal_lines(lines: np.ndarray, context: int, sep_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -313,16 +315,101 @@ def pack_equal_lines(lines: np.ndarray, context: int, sep_id: int) -> tuple[np.n
     return tokens, weights
 
 
+@dataclass(frozen=True)
+class RaggedLines:
+    """Token lines of different lengths, stored flat: line i is ``tokens[starts[i]:starts[i] + lengths[i]]``.
+
+    ``labels`` (optional, same shape as ``tokens``) tags every token with a small integer (what part of
+    the line it belongs to); it follows the tokens through :meth:`take` and :meth:`padded`.
+    """
+
+    tokens: np.ndarray  # (total,) int64
+    lengths: np.ndarray  # (n,) int64
+    labels: Optional[np.ndarray] = None  # (total,) int8
+
+    def __post_init__(self):
+        if int(self.lengths.sum()) != len(self.tokens):
+            raise ValueError(f"line lengths sum to {int(self.lengths.sum())}, but there are {len(self.tokens)} tokens")
+        if self.labels is not None and self.labels.shape != self.tokens.shape:
+            raise ValueError(f"labels shape {self.labels.shape} differs from tokens shape {self.tokens.shape}")
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    def line(self, i: int) -> np.ndarray:
+        start = int(self.starts[i])
+        return self.tokens[start:start + int(self.lengths[i])]
+
+    def take(self, index: np.ndarray) -> "RaggedLines":
+        """The lines ``index`` (an int array), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        lengths = self.lengths[index]
+        out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        source = np.repeat(self.starts[index] - out_starts, lengths) + np.arange(int(lengths.sum()))
+        labels = None if self.labels is None else self.labels[source]
+        return RaggedLines(self.tokens[source], lengths, labels)
+
+    def padded(self, pad: int = 0) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """(n, longest) tokens padded on the right with ``pad`` (labels padded with -1)."""
+        n, width = len(self), int(self.lengths.max(initial=0))
+        inside = np.arange(width)[None, :] < self.lengths[:, None]
+        tokens = np.full((n, width), pad, dtype=np.int64)
+        tokens[inside] = self.tokens
+        labels = None
+        if self.labels is not None:
+            labels = np.full((n, width), -1, dtype=np.int8)
+            labels[inside] = self.labels
+        return tokens, labels
+
+
+def pack_ragged_lines(lines: RaggedLines, context: int, sep_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pack_windows(..., truncate=False)`` for :class:`RaggedLines`, every token weight 1: each window is
+    ``<sep>`` then as many whole ``line <sep>`` pieces as fit, in order, then padding. Same arrays as
+    ``pack_windows``; only the window assignment walks the lines in Python (integers, no arrays)."""
+    width = context + 1
+    pieces = lines.lengths + 1
+    n = len(lines)
+    if n == 0:
+        return np.zeros((0, width), np.int64), np.zeros((0, width), np.float32)
+    if int(pieces.max()) + 1 > width:
+        raise ValueError(f"an example of {int(lines.lengths.max())} tokens does not fit a window of context {context}")
+    window, offset = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    w, filled = 0, 1
+    for i, piece in enumerate(pieces.tolist()):
+        if filled + piece > width:
+            w, filled = w + 1, 1
+        window[i], offset[i] = w, filled
+        filled += piece
+    total = int(pieces.sum())
+    line_of = np.repeat(np.arange(n), pieces)
+    within = np.arange(total) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    is_token = within < lines.lengths[line_of]
+    values = np.full(total, sep_id, dtype=np.int64)
+    values[is_token] = lines.tokens
+    tokens = np.zeros((w + 1, width), dtype=np.int64)
+    tokens[:, 0] = sep_id
+    weights = np.zeros((w + 1, width), dtype=np.float32)
+    rows, cols = window[line_of], offset[line_of] + within
+    tokens[rows, cols] = values
+    weights[rows, cols] = 1.0
+    return tokens, weights
+
+
 class FreshExposures(FixedDataset):
     """Like ``FixedDataset`` (one exposure per person per pass, people shuffled every pass), but each
     pass renders every person again from ``render_pass(rng)``: a new attribute order for bioD, a new
     writing for online bioS. Pass e uses ``step_rng(seed, e)``, so batches are a pure function of
     (seed, step) and a resumed run sees the same data.
 
-    ``render_pass`` returns examples, or a 2-D array of equal-length token lines (every token trained
-    on), which is packed without a Python loop. ``steps_for(E)`` assumes every pass packs into as many
-    windows as the first one; exact for bioD (all lines have the same length), within a window or two
-    per pass for bioS, where counting exactly would render every pass twice.
+    ``render_pass`` returns examples, a 2-D array of equal-length token lines, or :class:`RaggedLines`
+    (every token of a line trained on in both cases), which are packed without a per-token Python loop.
+    ``steps_for(E)`` assumes every pass packs into as many windows as the first one; exact for bioD (all
+    lines have the same length), within a window or two per pass for bioS text and bioS-compact, where
+    counting exactly would render every pass twice.
     """
 
     def __init__(self, render_pass: RenderPass, context: int, batch_size: int, sep_id: int, seed: int = 0,
@@ -344,6 +431,8 @@ class FreshExposures(FixedDataset):
             order = rng.permutation(len(examples))
             if isinstance(examples, np.ndarray):  # equal-length lines, all trained on: the fast path
                 tok, w = pack_equal_lines(examples[order], self.context, self.sep_id)
+            elif isinstance(examples, RaggedLines):
+                tok, w = pack_ragged_lines(examples.take(order), self.context, self.sep_id)
             else:
                 tok, w, _ = pack_windows([examples[i] for i in order], self.context, self.sep_id, truncate=False)
             if len(self._epoch_cache) > 2:  # keep memory flat over long runs

@@ -49,16 +49,24 @@ def gendered_words(pronouns: Sequence[str]) -> set[str]:
 # --------------------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------------------
-def employer_first_orders(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, 6) uniformly random sentence orders in which the employer comes before the company city."""
-    orders = np.argsort(rng.random((n, 6)), axis=1)
-    at_company = np.argmax(orders == COMPANY, axis=1)
-    at_city = np.argmax(orders == COMPANY_CITY, axis=1)
+def company_before_city(orders: np.ndarray, company: int = COMPANY, city: int = COMPANY_CITY) -> np.ndarray:
+    """Swap the employer and the company city (in place) in every order (row) that states the city first.
+
+    Applied to uniformly random orders, this gives every employer-first order the same probability.
+    Returns ``orders``.
+    """
+    at_company = np.argmax(orders == company, axis=1)
+    at_city = np.argmax(orders == city, axis=1)
     swap = at_city < at_company
     rows = np.nonzero(swap)[0]
-    orders[rows, at_company[swap]] = COMPANY_CITY
-    orders[rows, at_city[swap]] = COMPANY
+    orders[rows, at_company[swap]] = city
+    orders[rows, at_city[swap]] = company
     return orders
+
+
+def employer_first_orders(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 6) uniformly random sentence orders in which the employer comes before the company city."""
+    return company_before_city(np.argsort(rng.random((n, 6)), axis=1))
 
 
 def render_eval_entries(people: Sequence[Person], templates: Union[str, BioRenderer] = "full",

@@ -17,7 +17,7 @@ import dataclasses
 
 from .. import targets
 from ..common import RunContext
-from .datasets import BioDWorld, BioSWorld, make_world  # noqa: F401
+from .datasets import BioDWorld, BioSCompactWorld, BioSWorld, make_world  # noqa: F401
 from .junk import JunkMix, JunkWindows, draw_junk_people, run_junk  # noqa: F401
 from .law import LawPoint, fill_label, law_metrics, load_long, long_name, long_run, run_law, run_point  # noqa: F401
 from .mlp import run_mlp  # noqa: F401

@@ -11,19 +11,18 @@ the tokens and junk the other 7/8, and measures the capacity on the useful peopl
 Kit design: windows hold only useful or only junk lines (as in the paper [App. E]); every step has the same
 share of useful windows, and the no-junk arm trains on those useful windows alone, so all arms see each useful
 person the same number of times in the same number of steps. Junk follows the useful data's distribution
-(names from the same name space, never a useful person's; values from the same attribute pools).
+(names from the same name space, never a useful person's; values from the same attribute pools), for bioD and
+bioS-compact alike (each world draws its own junk windows: ``world.junk_windows``).
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional
 
-import numpy as np
 import torch
 
-from ...data.capacity import BioD, EOS_ID, FreshExposures
-from ...data.capacity.biod import pack_equal_lines
-from ...data.packing import Batch, step_rng, windows_to_batch
+from ...data.capacity import FreshExposures
+from ...data.capacity.junk import JunkWindows, draw_junk_people, name_codes  # noqa: F401  (re-exported)
+from ...data.packing import Batch, windows_to_batch
 from ..common import RunContext
 from .datasets import BioDWorld, make_world
 from .mlp import ratio
@@ -31,51 +30,6 @@ from .settings import JunkSettings, settings
 from .training import make_model, run_summary, train_on, TRAIN_SEED
 
 JUNK_SEED = 7_000  # junk streams are seeded apart from the useful data's
-
-
-def name_codes(names: np.ndarray, pools) -> np.ndarray:
-    """One integer per name (mixed radix over the name positions), to tell names apart quickly."""
-    codes = np.zeros(len(names), dtype=np.int64)
-    for j, radix in enumerate(pools):
-        codes = codes * radix + names[:, j]
-    return codes
-
-
-def draw_junk_people(useful: BioD, n: int, rng: np.random.Generator) -> BioD:
-    """n junk people: names uniform over the name space but never a useful person's, values drawn from the
-    useful data's own pools. Junk names may repeat among themselves (the name space is finite), each time
-    with new values: nothing about a junk person can be learned."""
-    cfg = useful.config
-    taken = name_codes(useful.names, cfg.name_pools)
-    names = np.empty((0, cfg.name_length), dtype=np.int64)
-    while len(names) < n:
-        draw = np.stack([rng.integers(0, r, size=n) for r in cfg.name_pools], axis=1)
-        names = np.concatenate([names, draw[~np.isin(name_codes(draw, cfg.name_pools), taken)]])[:n]
-    chunks = rng.integers(0, cfg.D, size=(n, cfg.K, cfg.C))
-    return BioD(replace(cfg, N=n), useful.seed, names, useful.pools, chunks)
-
-
-class JunkWindows:
-    """Junk training windows, a pure function of (seed, step): ``random`` people drawn afresh every time, or
-    draws from a ``repetitive`` fixed set of ``pool_people`` people."""
-
-    def __init__(self, useful: BioD, kind: str, context: int, seed: int, pool_people: int = 0):
-        if kind not in ("random", "repetitive"):
-            raise ValueError(f"unknown junk kind {kind!r}; valid: random, repetitive")
-        self.useful, self.kind, self.context, self.seed = useful, kind, context, seed
-        self.per_window = context // (useful.config.line_length + 1)
-        self.pool = draw_junk_people(useful, pool_people, np.random.default_rng([seed, 0])) if kind == "repetitive" else None
-
-    def windows(self, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = step_rng(self.seed, step)
-        lines = n * self.per_window
-        if self.pool is None:
-            people = draw_junk_people(self.useful, lines, rng)
-            rows = people.render(people.draw_orders(rng))
-        else:
-            chosen = rng.integers(0, self.pool.config.N, size=lines)
-            rows = self.pool.render(self.pool.draw_orders(rng, lines), chosen)
-        return pack_equal_lines(rows, self.context, EOS_ID)
 
 
 class JunkMix:
@@ -113,7 +67,7 @@ def arm_stream(world: BioDWorld, s: JunkSettings, arm: str, seed: int):
     if arm == "none":
         return useful
     kind = arm.split("+")[0]
-    junk = JunkWindows(world.data, kind, s.model.context, JUNK_SEED + seed, s.repetitive_people)
+    junk = world.junk_windows(kind, s.model.context, JUNK_SEED + seed, s.repetitive_people)
     return JunkMix(useful, junk, s.recipe.batch - useful_rows(s))
 
 
@@ -123,8 +77,8 @@ def run_junk(ctx: RunContext, *, steps: Optional[int] = None) -> Optional[dict]:
     if s is None:
         return None
     world = make_world(s.data, s.people, seed=ctx.seed)
-    if not isinstance(world, BioDWorld):
-        raise ValueError("the junk experiment runs on bioD data")
+    if world.kind == "bioS":
+        raise ValueError("the junk experiment runs on bioD or bioS-compact data (bioS text has no junk windows)")
     arms = {}
     for arm in s.arms:
         lrs = s.random_junk_lrs if arm == "random" else (s.recipe.lr,)
