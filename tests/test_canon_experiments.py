@@ -148,14 +148,14 @@ def ci_run(tmp_path_factory):
 
 def test_ci_run_measures_every_experiment_and_saves_figures(ci_run):
     metrics, folder = ci_run
-    assert {"exact", "copy", "jump", "depo", "placement", "mano", "overhead", "targets"} <= set(metrics)
+    assert {"exact", "copy", "jump", "depo", "placement", "mano", "overhead", "targets", "tasks"} <= set(metrics)
     copy = metrics["copy"]
     assert set(copy["arms"]) == {a.name for a in SETTINGS["ci"].copy.arms}
     assert all(len(arm["curves"]) == len(copy["seeds"]) for arm in copy["arms"].values())
     assert len(metrics["depo"]["arms"]["RoPE"]["final"][0]) == metrics["depo"]["K"]
     assert np.all(np.isfinite(metrics["mano"]["arms"]["RoPE"]["final"]))
     figures = {p.stem for p in (folder / "figures").glob("*.png")}
-    assert figures == {"cost", "copy", "copy_jump", "depo", "placement", "mano"}
+    assert figures == {"cost", "copy", "copy_jump", "depo", "placement", "mano", "tasks"}
     json.dumps(metrics)  # metrics.json can hold it
 
 

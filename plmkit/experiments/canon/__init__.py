@@ -10,6 +10,8 @@ depthwise convolution over the last 4 tokens ("horizontal information flow").
 * :mod:`.depo`: Result 2 (and 3 on gpu) in miniature, reasoning depth on Depo [Fig. 7, 8];
 * :mod:`.placement`: which of the points A, B, C, D matter, and constant Canon on Mano [Figs. 24, 27, 29];
 * :mod:`.linear`: a gated linear attention model with and without Canon, on Depo (gpu) [Results 6-9];
+* :mod:`.tasks`: breadth (Brevo1-mini) and structure (Lano, NoPE +- Canon) at small scale (gpu) [Fig. 7, 10];
+* :mod:`.pretrain`: the shipped Depo models (3 seeds, NoPE too) and their evaluation (cpu);
 * :mod:`.cost`: parameters per placement (formula) and step time per placement (measured here);
 * :mod:`.plots`: every figure with the paper's number and its citation beside ours.
 """
@@ -34,6 +36,7 @@ from .placement import mano_summary_lines, placement_accuracy, run_mano, run_pla
 from .plots import (plot_copy, plot_cost, plot_depo, plot_init, plot_linear, plot_mano, plot_placement,  # noqa: F401
                     reference)
 from .settings import SETTINGS, Arm, CanonSettings, settings  # noqa: F401
+from .tasks import TASKS, plot_tasks, run_tasks, summary_lines as tasks_summary, task_rows, task_settings  # noqa: F401
 
 
 def example_instances(seed: int = 0) -> dict[str, str]:
@@ -51,7 +54,10 @@ def example_instances(seed: int = 0) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------------------------
 def reproduce(ctx: RunContext, s: CanonSettings | None = None) -> dict:
-    """All of Part 4.1 for the profile (or the settings ``s``); figures into ``ctx.run_dir``. Returns the metrics."""
+    """All of Part 4.1 for the profile (or the settings ``s``); figures into ``ctx.run_dir``. Returns the metrics.
+
+    Brevo and Lano (:mod:`.tasks`) run with the profile's own settings only, never beside custom ``s``."""
+    tasks_s = task_settings(ctx) if s is None else None
     s = s or settings(ctx)
     ref = reference()
     metrics: dict = {"part": "canon", "profile": ctx.profile, "settings": dataclasses.asdict(s),
@@ -79,6 +85,9 @@ def reproduce(ctx: RunContext, s: CanonSettings | None = None) -> dict:
     if s.linear is not None:
         metrics["linear"] = run_linear(ctx, s.linear, s.depo)
         ctx.save_figure(plot_linear(metrics["linear"], metrics["depo"], ref), "linear")
+    if tasks_s is not None:  # Brevo and Lano: gpu (and ci, to prove the code runs)
+        metrics["tasks"] = run_tasks(ctx, tasks_s)
+        ctx.save_figure(plot_tasks(metrics["tasks"], ref), "tasks")
     metrics["targets"] = targets.as_dicts(check_targets(metrics, ctx.profile))
     return metrics
 
@@ -199,4 +208,6 @@ def check_targets(metrics: dict, profile: str) -> list[targets.Target]:
         rows += placement_rows(metrics["depo"], metrics["placement"])
     if profile == "gpu" and "mano" in metrics:
         rows += mano_rows(metrics["mano"])
+    if profile == "gpu" and "tasks" in metrics:
+        rows += task_rows(metrics["tasks"])
     return rows
