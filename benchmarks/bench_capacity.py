@@ -35,15 +35,20 @@ def timed(fn, repeat: int = 1):
     return result, (time.perf_counter() - start) / repeat
 
 
+def seconds_per_pass(stream, passes: int) -> float:
+    """Mean seconds to render and pack one pass (epoch) over every person."""
+    start = time.perf_counter()
+    for epoch in range(passes):
+        stream.epoch_windows(epoch)
+    return (time.perf_counter() - start) / passes
+
+
 def bench_biod(name: str, n_people: int, passes: int) -> None:
     config = preset(name, N=n_people)
     data, dt = timed(lambda: generate_biod(config, seed=0))
     print(f"{name:<12} generate        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s")
     stream = biod_dataset(data, context=128 if name == "bioD-tiny" else 512, batch_size=8, seed=1)
-    start = time.perf_counter()
-    for epoch in range(passes):
-        stream.epoch_windows(epoch)
-    dt = (time.perf_counter() - start) / passes
+    dt = seconds_per_pass(stream, passes)
     print(f"{name:<12} one pass        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s "
           f"(render in a fresh order + pack)")
 
@@ -53,10 +58,7 @@ def bench_bios_online(n_people: int, passes: int) -> None:
     people = bios.sample_people(n_people, pools, seed=0)
     tokenizer = bios.build_tokenizer(pools, "full")
     stream = bios_online_dataset(people, tokenizer, context=512, batch_size=32, seed=1, templates="full")
-    start = time.perf_counter()
-    for epoch in range(passes):
-        stream.epoch_windows(epoch)
-    dt = (time.perf_counter() - start) / passes
+    dt = seconds_per_pass(stream, passes)
     print(f"{'bioS online':<12} one pass        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s "
           f"(full pools and templates: render + encode + pack)")
 
@@ -67,10 +69,7 @@ def bench_bios_compact(n_people: int, passes: int) -> None:
     print(f"{'bioS-compact':<12} generate        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s "
           f"({per_exposure:.2f} tokens per exposure)")
     stream = bios_compact_dataset(data, context=512, batch_size=16, seed=1)
-    start = time.perf_counter()
-    for epoch in range(passes):
-        stream.epoch_windows(epoch)
-    dt = (time.perf_counter() - start) / passes
+    dt = seconds_per_pass(stream, passes)
     print(f"{'bioS-compact':<12} one pass        {n_people:>9,} people  {dt:7.3f} s  {n_people / dt:>12,.0f} people/s "
           f"(render in a fresh order + pack)")
     junk = CompactJunkWindows(data, "random", context=512, seed=2)
