@@ -68,7 +68,7 @@ s = capacity.settings(ctx)
 # |---|---|---|---|
 # | `ci` | a 1-layer 6K-parameter model, 40 and 120 people, seconds | that the code runs; the exercises. The models learn next to nothing: ignore their numbers | everything else |
 # | `cpu` (about 10 min on 2 cores) | a 26K-parameter model on bioD-tiny, N = 300, 500 and 1,500 people, 300 exposures; the shipped 1,000-exposure model; gated vs GELU at 100 exposures | under-filled vs over-filled (saturation), R about 1 bit per parameter at 300 exposures, more after 1,000, int8 vs int4 | the paper's 2-bit constant across sizes and shapes (tiny models store less per parameter), bioS text, junk data |
-# | `gpu` (about an hour, uncalibrated) | GPT2-2-2 (0.8M) on online bioS with 10K and 40K people at 100 exposures; a 1,000-exposure bioD run; gated vs GELU; junk and tag | R about 1 after 100 exposures on English biographies; at least 1.4 after 1,000; the gated-MLP gap; the junk loss and the tag's rescue | the paper's sizes (up to 0.5B) and MoE |
+# | `gpu` (about an hour, uncalibrated) | GPT2-2-2 (0.8M) on online bioS with 10K and 40K people at 100 exposures; on bioS-compact (the same people and facts as `<attr> value` pairs, 28 tokens a person instead of 69): a 1,000-exposure run (GPT2-2-1, 15K people), gated vs GELU, junk and tag | R about 1 after 100 exposures on English biographies; at least 1.4 after 1,000; the gated-MLP gap; the junk loss and the tag's rescue | the paper's sizes (up to 0.5B) and MoE |
 #
 # The tables of sizes are plain data:
 
@@ -539,8 +539,8 @@ print(targets.format_table(capacity.check_targets(lab_metrics, ctx.profile)))
 #   more at 1,000; int8 keeps the knowledge and int4 loses most of it; a first, noisy look at gated vs GELU.
 #   It cannot show the 2-bit constant across sizes, depths and widths (tiny models store less per parameter),
 #   bioS text, or junk data.
-# * `gpu`: GPT2-2-2 on online bioS text at 100 exposures (R about 1), a 1,000-exposure run (at least 1.4),
-#   the gated-MLP gap with three learning rates each, junk data with and without the tag. Not the paper's sizes
+# * `gpu`: GPT2-2-2 on online bioS text at 100 exposures (R about 1); on bioS-compact, a 1,000-exposure run (at
+#   least 1.4), the gated-MLP gap with three learning rates each, junk data with and without the tag. Not the paper's sizes
 #   (up to 0.5B parameters and 20M people), not mixture-of-experts.
 #
 # To rerun this lab headless, with figures and a manifest written to disk:
