@@ -155,7 +155,7 @@ def test_ci_run_measures_every_experiment_and_saves_figures(ci_run):
     assert len(metrics["depo"]["arms"]["RoPE"]["final"][0]) == metrics["depo"]["K"]
     assert np.all(np.isfinite(metrics["mano"]["arms"]["RoPE"]["final"]))
     figures = {p.stem for p in (folder / "figures").glob("*.png")}
-    assert figures == {"cost", "copy", "copy_jump", "depo", "placement", "mano", "tasks"}
+    assert figures == {"cost", "copy", "copy_jump", "depo", "depo_shipped", "placement", "mano", "tasks"}
     json.dumps(metrics)  # metrics.json can hold it
 
 
@@ -287,6 +287,18 @@ def test_canon_pretrain_ship_refuses_an_unfinished_run(tmp_path):
 
     with pytest.raises(ValueError, match="lacks depo/RoPE/seed0"):
         pretrain.ship(tmp_path, folder=tmp_path / "out", profile="ci")
+
+
+def test_the_shipped_cpu_depo_models_meet_their_rows():
+    """The shipped models, measured now, on the cpu lab's test instances (what lab 07 shows)."""
+    from plmkit.experiments.canon import pretrain
+
+    ctx = RunContext(profile="cpu", device="cpu", threads=1, progress=False)
+    result = pretrain.evaluate_shipped(ctx, "canon-cpu")
+    assert result["seeds"] == [0, 1, 2] and set(result["arms"]) == {"RoPE", "RoPE + Canon", "NoPE", "NoPE + Canon"}
+    assert all(row.met for row in canon.shipped_depo_rows(result))
+    card = json.loads(pretrain.shipped.paths("canon-cpu", "depo/RoPE-Canon/seed0")[1].read_text())
+    assert result["arms"]["RoPE + Canon"]["final"][0] == card["history"]["final_fp16"]  # as measured when exported
 
 
 def test_shipped_depo_rows_include_the_nope_rescue_when_nope_shipped():

@@ -169,6 +169,7 @@ SETTINGS = {
         placement=PlacementSettings(arms=(PLACEMENTS["B"], PLACEMENTS["AC"], NO_RESIDUAL)),
         mano=ManoSettings(L=3, sizes=ModelSizes(2, 2, 32, 64), optimiser=Optimiser(10, 8, 3e-3, 2, "cosine", 0.1),
                           arms=(ROPE, ROPE_CANON, ROPE_CST), seeds=1, eval_instances=8),
+        shipped_depo="canon-cpu",  # evaluating the shipped models takes seconds: ci exercises the lab's path
     ),
     "cpu": CanonSettings(
         copy=CopySettings(N=64, sizes=ModelSizes(1, 2, 16, 130), optimiser=_COPY_CPU, arms=COPY_ARMS, seeds=3,
@@ -176,6 +177,7 @@ SETTINGS = {
         depo=DepoSettings("depo-micro", ModelSizes(2, 4, 64, 128), _DEPO_CPU, arms=(ROPE, ROPE_CANON), seeds=1,
                           eval_every=200, eval_instances=256),
         cost=CostSettings(ModelSizes(4, 4, 64, 128), batch=32, placements=COST_PLACEMENTS, repeats=12),
+        shipped_depo="canon-cpu",
     ),
     "gpu": CanonSettings(
         copy=CopySettings(N=500, sizes=ModelSizes(1, 2, 16, 1002), optimiser=_COPY_GPU, seeds=3, eval_every=250,
