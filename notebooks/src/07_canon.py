@@ -398,7 +398,7 @@ else:
 # The claims, read off the shipped models (the same rows appear in the targets table at the end).
 if shipped_depo is not None:
     for row in canon.shipped_depo_rows(shipped_depo):
-        print(f"{'met   ' if row.met else 'MISSED'}  {row.name}: {row.measured} seeds ({row.note})")
+        print(f"{'met   ' if row.met else 'MISSED'}  {row.name}: {row.measured:g} of {len(shipped_depo['seeds'])} seeds ({row.note})")
 
 # %% [markdown]
 # **What it means.** Three results hold in every seed. (1) The first hop is Canon's: RoPE + Canon answers k = 1 at
