@@ -27,14 +27,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from plmkit import canon_ops  # noqa: E402
 from plmkit.experiments.canon.cost import interleaved_times, training_step_fn  # noqa: E402
+from plmkit.experiments.canon.mechanics import conv_reference  # noqa: E402
 from plmkit.model import CANON_KERNEL, GPTConfig  # noqa: E402
 
 TARGET_RATIO = 1.3
@@ -51,19 +49,12 @@ def autograd_shift_sum(x, weight, residual):
     return out + x if residual else out
 
 
-def conv1d_form(x, weight, residual):
-    """The paper's form: a depthwise conv1d, padded on the left only."""
-    padded = F.pad(x.transpose(1, 2), (CANON_KERNEL - 1, 0))
-    y = F.conv1d(padded, weight, groups=x.shape[-1]).transpose(1, 2)
-    return x + y if residual else y.contiguous()
-
-
 IMPLEMENTATIONS = {
     "kit": KIT_FORM,  # the model's choice: the channels-last convolution form for float32 on CPU
     "kit conv form": canon_ops.ChannelsLastConv.apply,
     "kit shift-sum": canon_ops.ShiftSum.apply,
     "autograd shift-sum": autograd_shift_sum,
-    "conv1d": conv1d_form,
+    "conv1d": conv_reference,  # the paper's form: a depthwise F.conv1d, 3 zeros padded on the left
 }
 
 
@@ -117,7 +108,7 @@ def bench_operation(repeats: int) -> None:
         x = torch.randn(32, 128, channels, requires_grad=True)
         weight = (torch.rand(channels, 1, CANON_KERNEL) - 0.5).requires_grad_()
         grad = torch.randn(32, 128, channels)
-        outputs, line = {}, []
+        outputs, runs = {}, {}
         for name, form in IMPLEMENTATIONS.items():
             outputs[name] = form(x, weight, True).detach()
 
@@ -125,14 +116,9 @@ def bench_operation(repeats: int) -> None:
                 form(x, weight, True).backward(grad)
                 x.grad = weight.grad = None
 
-            for _ in range(2):
-                run()
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - start)
-            line.append(f"{name} {1000 * float(np.median(times)):.2f}")
+            runs[name] = run
+        seconds, _ = interleaved_times(runs, repeats, CPU, baseline="conv1d")
+        line = [f"{name} {1000 * seconds[name]:.2f}" for name in IMPLEMENTATIONS]
         worst = max((outputs[n] - outputs["conv1d"]).abs().max().item() for n in outputs)
         print(f"   {point:>3} ({channels:3d}): " + ", ".join(line) + f" ms; largest difference {worst:.1e}")
 

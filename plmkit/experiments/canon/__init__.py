@@ -18,6 +18,7 @@ depthwise convolution over the last 4 tokens ("horizontal information flow").
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 
 from ...data.playground import brevo, copy as copy_task, depo as depo_task, mano
@@ -28,7 +29,7 @@ from . import placement as placement_experiment
 from .arms import build_model, model_config  # noqa: F401
 from .copy import run_copy, summary_lines as copy_summary  # noqa: F401
 from .cost import canon_parameter_formula, canon_widths, measure_overhead, parameter_table  # noqa: F401
-from .depo import run_depo, summary_lines as depo_summary  # noqa: F401
+from .depo import per_seed_text, run_depo, seeds_needed, summary_lines as depo_summary  # noqa: F401
 from .linear import run_linear  # noqa: F401
 from .mechanics import INIT_STD, canon_layers, exact_checks, future_leak  # noqa: F401
 from .pretrain import evaluate_shipped, shipped_depo_rows  # noqa: F401
@@ -93,9 +94,6 @@ def reproduce(ctx: RunContext, s: CanonSettings | None = None) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-_need, _per_seed = depo_experiment.seeds_needed, depo_experiment.per_seed_text
-
-
 def exact_rows(exact: dict) -> list[targets.Target]:
     """Properties that hold exactly in every profile (they are measured on the kit's model, not trained)."""
     params = exact["parameters"]
@@ -118,27 +116,27 @@ def exact_rows(exact: dict) -> list[targets.Target]:
 
 def copy_rows(copy: dict, ceiling: float, floor: float = 0.95) -> list[targets.Target]:
     """The one-layer arm fails (at most ``ceiling``) beside its controls, which reach ``floor``."""
-    n, need = len(copy["seeds"]), _need(len(copy["seeds"]))
+    n, need = len(copy["seeds"]), seeds_needed(len(copy["seeds"]))
     at = f"copy N={copy['N']}, {copy['steps']} steps"
     plain = copy["arms"]["1L"]["final"]
     controls = [name for name in copy["arms"] if name not in ("1L", "1L-16H-128D")]
     rows = [targets.holds(f"{at}: 1 layer at most {100 * ceiling:.0f}%", sum(a <= ceiling for a in plain) >= need,
                           sum(a <= ceiling for a in plain), f">= {need} of {n} seeds",
-                          f"per seed {_per_seed(plain)}; controls (same steps, data, init): " + ", ".join(controls))]
+                          f"per seed {per_seed_text(plain)}; controls (same steps, data, init): " + ", ".join(controls))]
     for name in controls:
         finals = copy["arms"][name]["final"]
         rows.append(targets.holds(f"{at}: {name} at least {100 * floor:.0f}%", sum(a >= floor for a in finals) >= need,
                                   sum(a >= floor for a in finals), f">= {need} of {n} seeds",
-                                  f"per seed {_per_seed(finals)}; control of the 1-layer row"))
+                                  f"per seed {per_seed_text(finals)}; control of the 1-layer row"))
     return rows
 
 
 def depo_cpu_rows(result: dict) -> list[targets.Target]:
     canon, rope = depo_experiment.at_k(result, "RoPE + Canon", 1), depo_experiment.at_k(result, "RoPE", 1)
     wins = sum(c > r for c, r in zip(canon, rope))
-    n, need = len(canon), _need(len(canon))
+    n, need = len(canon), seeds_needed(len(canon))
     return [targets.holds(f"Depo N={result['N']}, k=1, n=N: RoPE + Canon above RoPE", wins >= need, wins,
-                          f">= {need} of {n} seeds", f"Canon {_per_seed(canon)} vs RoPE {_per_seed(rope)}; "
+                          f">= {need} of {n} seeds", f"Canon {per_seed_text(canon)} vs RoPE {per_seed_text(rope)}; "
                           f"chance {100 * result['chance']:.1f}%")]
 
 
@@ -147,7 +145,7 @@ def depo_gpu_rows(result: dict) -> list[targets.Target]:
     K, chance = result["K"], result["chance"]
     canon, rope = depo_experiment.at_k(result, "RoPE + Canon", K), depo_experiment.at_k(result, "RoPE", K)
     nope, nope_canon = depo_experiment.at_k(result, "NoPE", K), depo_experiment.at_k(result, "NoPE + Canon", K)
-    n, need = len(canon), _need(len(canon))
+    n, need = len(canon), seeds_needed(len(canon))
     gaps = [c - r for c, r in zip(canon, rope)]
     never = float("inf")
     climb = [(c if c is not None else never) < (r if r is not None else never)
@@ -155,13 +153,13 @@ def depo_gpu_rows(result: dict) -> list[targets.Target]:
                              depo_experiment.steps_to_reach(result, "RoPE", 2))]
     return [
         targets.holds(f"Depo k={K}: RoPE + Canon above RoPE in every seed", all(g > 0 for g in gaps),
-                      sum(g > 0 for g in gaps), f"= {n} of {n} seeds", f"Canon {_per_seed(canon)} vs RoPE {_per_seed(rope)}"),
+                      sum(g > 0 for g in gaps), f"= {n} of {n} seeds", f"Canon {per_seed_text(canon)} vs RoPE {per_seed_text(rope)}"),
         targets.at_least(f"Depo k={K}: median gap Canon - RoPE (points)", 100 * float(np.median(gaps)), 20.0),
         targets.at_most(f"Depo k={K}: NoPE near chance (median minus chance)", float(np.median(nope)) - chance, 0.05,
-                        f"per seed {_per_seed(nope)}; control: the NoPE + Canon row"),
+                        f"per seed {per_seed_text(nope)}; control: the NoPE + Canon row"),
         targets.holds(f"Depo k={K}: NoPE + Canon at least plain RoPE", sum(a >= b for a, b in zip(nope_canon, rope)) >= need,
                       sum(a >= b for a, b in zip(nope_canon, rope)), f">= {need} of {n} seeds",
-                      f"NoPE + Canon {_per_seed(nope_canon)}"),
+                      f"NoPE + Canon {per_seed_text(nope_canon)}"),
         targets.holds("Depo k=2: Canon reaches 50% in fewer steps than RoPE", sum(climb) >= need, sum(climb),
                       f">= {need} of {n} seeds", "the curriculum climb [P4.1 Fig. 8]"),
     ]
@@ -189,7 +187,7 @@ def mano_rows(result: dict) -> list[targets.Target]:
         values = placement_experiment.at_length(result, name)
         wins = sum(v >= r for v, r in zip(values, rope))
         rows.append(targets.holds(f"Mano l={result['L']}: {name} at least RoPE", wins == len(rope), wins,
-                                  f"= {len(rope)} of {len(rope)} seeds", f"{_per_seed(values)} vs RoPE {_per_seed(rope)}"))
+                                  f"= {len(rope)} of {len(rope)} seeds", f"{per_seed_text(values)} vs RoPE {per_seed_text(rope)}"))
     return rows
 
 

@@ -5,8 +5,8 @@
 
 Lab 07 trains Depo live for one seed, 1,600 steps: enough for Canon to learn the first hop, not enough to
 see how far either arm gets or whether the gap holds across seeds. This command trains the same cell (same
-model, data law and learning-rate policy) for 4,000 steps, RoPE and RoPE + Canon-ABCD, three seeds, each seed
-sharing data and initial weights between its two arms [P4.1 §3.1]. Each model is rounded to fp16, and *the
+model, data law and learning-rate policy) for 4,000 steps: RoPE, NoPE and both with Canon-ABCD, three seeds, each
+seed sharing data and initial weights between its arms [P4.1 §3.1]. Each model is rounded to fp16, and *the
 rounded model* is evaluated per k on the lab's test instances; it is saved with
 :func:`plmkit.experiments.shipped.save` under ``<out>/export/canon-<profile>/depo/<arm>/seed<s>``. To ship::
 
@@ -26,6 +26,7 @@ from ...results import run_environment, write_json_atomic
 from .. import shipped, targets
 from ..common import RunContext
 from . import depo as depo_experiment
+from .depo import per_seed_text, seeds_needed
 from .arms import seeds, slug
 from .settings import PRETRAIN, SHIPPED_GROUP, DepoSettings
 
@@ -70,18 +71,18 @@ def reproduce(ctx: RunContext) -> dict:
                               half=True, folder=ctx.run_dir.path / "export")
             print(f"{arm.name:14s} seed {seed}: " + "  ".join(f"k={k}: {100 * a:5.1f}%" for k, a in
                                                               zip(ks, result["final_fp16"])), flush=True)
-    result = _as_depo_result(s, ctx.profile, sorted({seed for _, seed in trained}),
+    result = _as_depo_result(s, group, sorted({seed for _, seed in trained}),
                              {key: dict(value, final=value["final_fp16"]) for key, value in trained.items()})
     metrics = {"part": "canon-pretrain", "profile": ctx.profile, "depo": result}
     metrics["targets"] = targets.as_dicts(check_targets(metrics, ctx.profile))
     return metrics
 
 
-def _as_depo_result(s: DepoSettings, profile: str, seed_list: list, runs: dict) -> dict:
+def _as_depo_result(s: DepoSettings, group: str, seed_list: list, runs: dict) -> dict:
     """The shape :func:`plmkit.experiments.canon.depo.run_depo` returns, so its summary and plot apply."""
     cfg = depo_experiment.task(s)
     result = {"preset": s.preset, "N": cfg.N, "K": cfg.K, "chance": 1.0 / cfg.N, "ks": list(cfg.hops),
-              "steps": s.optimiser.steps, "seeds": seed_list, "arms": {}, "shipped": SHIPPED_GROUP.format(profile=profile)}
+              "steps": s.optimiser.steps, "seeds": seed_list, "arms": {}, "shipped": group}
     for arm in s.arms:
         per_seed = [runs[(arm.name, seed)] for seed in seed_list]
         result["eval_steps"] = per_seed[0]["steps"]
@@ -98,7 +99,7 @@ def evaluate_shipped(ctx: RunContext, group: str, folder: Optional[Path] = None)
 
     The curves come from the sidecars (measured while training); the final point is measured here, now.
     """
-    s = PRETRAIN[group.split("-", 1)[1]]
+    s = PRETRAIN[group.removeprefix(SHIPPED_GROUP.format(profile=""))]
     test = depo_experiment.eval_instances(s)
     windows = depo_experiment.metrics.pack_for_eval(test, s.sizes.context)
     ks = depo_experiment.task(s).hops
@@ -107,7 +108,7 @@ def evaluate_shipped(ctx: RunContext, group: str, folder: Optional[Path] = None)
         for arm in s.arms:
             model, card = shipped.load(group, checkpoint_name(arm.name, seed), device=ctx.device, folder=folder)
             runs[(arm.name, seed)] = dict(card["history"], final=depo_experiment.accuracy_per_k(model, windows, ks))
-    return _as_depo_result(s, group.split("-", 1)[1], seed_list, runs)
+    return _as_depo_result(s, group, seed_list, runs)
 
 
 def ship(run_folder, folder: Optional[Path] = None, profile: str = "cpu") -> Path:
@@ -133,15 +134,15 @@ def ship(run_folder, folder: Optional[Path] = None, profile: str = "cpu") -> Pat
 def shipped_depo_rows(result: dict) -> list[targets.Target]:
     """The shipped 3-seed runs: the first hop, the second (reasoning depth) [P4.1 Result 2, Fig. 7] and, where
     NoPE arms shipped, the rescue of a model without position encoding [P4.1 Result 3]."""
-    n, need = len(result["seeds"]), depo_experiment.seeds_needed(len(result["seeds"]))
+    n, need = len(result["seeds"]), seeds_needed(len(result["seeds"]))
     at = f"Depo N={result['N']}, n=N, shipped ({result['steps']:,} steps)"
 
     def wins_row(k: int, better: str, worse: str, strict: bool = True) -> targets.Target:
         a, b = depo_experiment.at_k(result, better, k), depo_experiment.at_k(result, worse, k)
         wins = sum((x > y) if strict else (x >= y) for x, y in zip(a, b))
         return targets.holds(f"{at}, k={k}: {better} {'above' if strict else 'at least'} {worse}", wins >= need, wins,
-                             f">= {need} of {n} seeds", f"{better} {depo_experiment.per_seed_text(a)} vs {worse} {depo_experiment.per_seed_text(b)}; chance "
-                             f"{100 * result['chance']:.1f}%")
+                             f">= {need} of {n} seeds", f"{better} {per_seed_text(a)} vs {worse} {per_seed_text(b)}; "
+                             f"chance {100 * result['chance']:.1f}%")
 
     rows = [wins_row(1, "RoPE + Canon", "RoPE"), wins_row(2, "RoPE + Canon", "RoPE")]
     if {"NoPE", "NoPE + Canon"} <= set(result["arms"]):

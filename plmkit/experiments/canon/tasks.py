@@ -23,7 +23,8 @@ Metrics. Brevo, at n = N on a fixed evaluation set:
 * chance: a uniformly random name of the instance, for both token readings.
 
 Lano: the share of sentences sampled at temperature 1 from ``<bos>`` that the grammar's parser accepts
-whole [App. A.5], reusing Part 1's generation and parser (:mod:`plmkit.experiments.cfg.generation`).
+whole [App. A.5], with Part 1's sampler and parser (:mod:`plmkit.experiments.shared.cfg_sampling`,
+:func:`plmkit.data.cfg.score_generations`).
 
 The ``cpu`` profile runs neither (the paper's effect needs a GPU budget); ``ci`` runs both for seconds.
 """
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import torch
 
 from ...data import cfg as cfg_data
 from ...data.playground import brevo, metrics
@@ -42,6 +42,7 @@ from ...data.playground.lano import lano_stream
 from ...data.playground.vocab import EOS, QUERY
 from .. import targets
 from ..common import RunContext
+from ..shared.cfg_sampling import complete
 from . import arms
 from .depo import per_seed_text, seeds_needed
 from .plots import _color, reference
@@ -225,20 +226,11 @@ def lano_data(s: LanoSettings, seed: int):
     return lano_stream(s.grammar, batch_size=s.optimiser.batch, seed=seed, context=s.sizes.context)
 
 
-@torch.no_grad()
 def lano_validity(model, g: cfg_data.Grammar, samples: int) -> dict:
     """Samples from ``<bos>`` at temperature 1 [P4.1 fn 32], each up to its next ``<bos>``; the share the
-    grammar's parser accepts whole, with its Wilson 95% interval (Part 1's measure, from plmkit.data.cfg)."""
-    generator = torch.Generator(device=model.device).manual_seed(LANO_SAMPLE_SEED)
+    grammar's parser accepts whole, with its Wilson 95% interval (Part 1's measure)."""
     prompts = [np.array([g.bos_id])] * samples
-    longest = int(g.maxlen[g.root])
-    rows = model.eval().generate_grouped(prompts, lambda length: longest + 1, temperature=1.0, stop_token=g.bos_id,
-                                         generator=generator)
-    completions = []
-    for row in rows:
-        row = np.asarray(row, dtype=np.int64)
-        stops = np.flatnonzero(row == g.bos_id)
-        completions.append(row[: stops[0] + 1] if len(stops) else row)
+    completions = complete(model.eval(), g, prompts, temperature=1.0, seed=LANO_SAMPLE_SEED)
     return cfg_data.score_generations(g, prompts, completions, workers=1).summary()
 
 

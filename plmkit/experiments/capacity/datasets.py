@@ -92,7 +92,8 @@ class BioSWorld:
 
     def stream(self, context: int, batch: int, seed: int, tag: bool = False) -> FreshExposures:
         if tag:
-            raise ValueError("the domain tag is implemented for bioD data only; use a bioD dataset for the junk runs")
+            raise ValueError("the domain tag is implemented for bioD and bioS-compact data; use one of them for the "
+                             "junk runs")
         return capacity.bios_online_dataset(self.people, self.tokenizer, context=context, batch_size=batch, seed=seed,
                                             templates=BIOS_TEMPLATES)
 

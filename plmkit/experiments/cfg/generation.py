@@ -17,32 +17,13 @@ import torch
 
 from ...data import cfg
 from ...model import GPT
+from ..shared.cfg_sampling import complete  # shared with Part 4.1's Lano
 from .settings import cut_k
 from .training import padded_inputs, with_bos
 
 # Evaluation streams, each its own seed (disjoint from training, which uses SeedSequence([seed, step])).
 CUT0_SEED, CUTK_SEED, KL_SEED, DIVERSITY_SEED = 20_001, 20_002, 20_003, 20_004
 ROBUST_SEED = 30_003
-
-
-@torch.no_grad()
-def complete(model: GPT, g: cfg.Grammar, prompts: Sequence[np.ndarray], temperature: float = 1.0, seed: int = 0,
-             batch_size: int = 256) -> list[np.ndarray]:
-    """Sample a continuation of each ``<bos> prefix`` prompt until the next ``<bos>``.
-
-    New tokens are capped at what the rest of the longest sentence could need (and at the context).
-    Returns the generated tokens per prompt, including the stopping ``<bos>`` when one was emitted.
-    """
-    generator = torch.Generator(device=model.device).manual_seed(seed)
-    longest = int(g.maxlen[g.root])
-    rows = model.generate_grouped(prompts, lambda length: longest - (length - 1) + 1, temperature=temperature,
-                                  stop_token=g.bos_id, generator=generator, batch_size=batch_size)
-    out = []
-    for row in rows:
-        row = np.asarray(row, dtype=np.int64)
-        stops = np.flatnonzero(row == g.bos_id)
-        out.append(row[: stops[0] + 1] if len(stops) else row)
-    return out
 
 
 def cut_prompts(g: cfg.Grammar, n: int, k: int, seed: int) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ from typing import Optional
 
 from ...results import write_json_atomic
 from .. import shipped, targets
-from ..common import RunContext
+from ..common import RunContext, arms_from_environment
 from ..shared.igsm import (checkpoint_sidecar, export_checkpoint, fp16_roundtrip, load_world, make_model,
                            measure_checkpoint, per_correct_solution, pretrain)
 from .settings import CHECKPOINT_VARIABLE, PRETRAIN, PRETRAIN_RUNS, PretrainRun
@@ -37,14 +37,12 @@ FALL_TOLERANCE = 0.03  # per-op accuracies may rise by this much (sampling noise
 
 def settings(ctx: RunContext) -> PretrainRun:
     """The profile's default checkpoint, or the one ``$PLMKIT_IGSM_CHECKPOINT`` names (an unknown name lists the valid)."""
-    import os
-
     runs = {run.name: run for run in ctx.pick(PRETRAIN_RUNS)}
-    chosen = os.environ.get(CHECKPOINT_VARIABLE) or next(iter(runs))
-    if chosen not in runs:
-        raise ValueError(f"unknown iGSM checkpoint {chosen!r} in {CHECKPOINT_VARIABLE} for profile {ctx.profile!r}; "
+    chosen = arms_from_environment(CHECKPOINT_VARIABLE, runs, (next(iter(runs)),))
+    if len(chosen) != 1:
+        raise ValueError(f"{CHECKPOINT_VARIABLE} names one checkpoint per run, got {', '.join(chosen)}; "
                          f"valid: {', '.join(runs)}")
-    return runs[chosen]
+    return runs[chosen[0]]
 
 
 def measure(model, world, run: PretrainRun) -> dict:
