@@ -212,6 +212,19 @@ def _truncated_train(real_train, events: EventLog, keep_steps: int):
     from plmkit.train import describe_precision, lr_at
 
     def train(model, data, config, eval_fn=None, callbacks=(), stop_after=None):
+        # Prefetch here, outside the timing wrapper, as the real loop would: the marks must be set in this process.
+        from dataclasses import replace
+
+        from plmkit.data.prefetch import Prefetcher
+        from plmkit.train import data_workers_for
+
+        workers = data_workers_for(config, _device_for(config))
+        if workers:
+            with Prefetcher(data, workers) as prefetched:
+                return timed_train(model, prefetched, replace(config, data_workers=0), eval_fn, callbacks, stop_after)
+        return timed_train(model, data, config, eval_fn, callbacks, stop_after)
+
+    def timed_train(model, data, config, eval_fn, callbacks, stop_after):
         steps = config.steps if stop_after is None else min(config.steps, stop_after)
         device_of = lambda: next(model.parameters()).device  # noqa: E731
         name = config.desc
@@ -361,8 +374,9 @@ def throughput_worker(spec_path: str, events_path: str) -> int:
             net = torch.compile(model, backend=spec["compile_backend"]) if variant.get("compile") else model
             source = _SyntheticSource(config["vocab_size"], rows, seq, device, spec["warmup"], spec["window"], 2000)
             reset_peak_memory(device)
+            # data_workers=0: the synthetic batches live on the GPU already, and a forked worker cannot touch CUDA
             tc = TrainConfig(steps=10 ** 7, lr=1e-4, schedule="constant", precision=variant["precision"],
-                             device=str(device), progress=False, log_every=50)
+                             device=str(device), progress=False, log_every=50, data_workers=0)
             start = time.perf_counter()
             try:
                 train(net, source, tc)

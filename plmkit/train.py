@@ -34,6 +34,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .data.packing import Batch
+from .data.prefetch import Prefetcher, auto_workers
 from .profiles import pick_device, set_threads
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -60,6 +61,7 @@ class TrainConfig:
     precision: str = "auto"
     device: Optional[str] = None  # None: cuda > mps > cpu
     threads: Optional[int] = None  # CPU threads; None: see profiles.set_threads
+    data_workers: Optional[int] = None  # processes computing batches ahead; None: see data.prefetch.auto_workers
     log_every: int = 10
     eval_every: int = 0  # 0: evaluate only at the end (if an eval_fn is given)
     checkpoint_every: int = 0  # 0: no checkpoints
@@ -68,7 +70,7 @@ class TrainConfig:
     desc: str = "training"
 
     # Fields that may change between a run and its resumption without changing the result.
-    RESUMABLE_CHANGES = ("device", "threads", "log_every", "eval_every", "checkpoint_every",
+    RESUMABLE_CHANGES = ("device", "threads", "data_workers", "log_every", "eval_every", "checkpoint_every",
                          "checkpoint_dir", "progress", "desc")
 
     def __post_init__(self):
@@ -206,6 +208,16 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def data_workers_for(config: TrainConfig, device: torch.device) -> int:
+    """The worker processes that draw a run's batches ahead (config.data_workers, or the default for
+    ``device``: none on a CPU, a few beside a GPU)."""
+    if config.data_workers is None:
+        return auto_workers(device.type)
+    if config.data_workers < 0:
+        raise ValueError(f"data_workers must be 0 or more, got {config.data_workers}")
+    return config.data_workers
+
+
 # ----------------------------------------------------------------------------------------------
 def train(
     model: torch.nn.Module,
@@ -249,52 +261,59 @@ def train(
     t0 = time.perf_counter()
     seconds_before = history.seconds
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
-    model.train()
-    for step in range(start, end):
-        lr = lr_at(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = data.batch(step)
-        if world > 1:
-            batch = batch.rows(slice(rank, None, world))
-        batch = batch.to(device)
-        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-            loss = net(batch.inputs, batch.targets, batch.weights).loss
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    # Batches depend only on the step, so workers can draw them ahead: same data, less waiting.
+    workers = data_workers_for(config, device)
+    source = Prefetcher(data, workers) if workers else data
+    try:
+        model.train()
+        for step in range(start, end):
+            lr = lr_at(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = source.batch(step)
+            if world > 1:
+                batch = batch.rows(slice(rank, None, world))
+            batch = batch.to(device)
+            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+                loss = net(batch.inputs, batch.targets, batch.weights).loss
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
-        pending.append(loss.detach())
-        history.lr.append(lr)
-        history.tokens += batch.num_tokens * world
-        done = step + 1
-        last = done == config.steps
-        if done % max(1, config.log_every) == 0 or last or done == end:
-            _flush_losses(pending, history, world)
-            bar.set_postfix(loss=f"{history.final_loss:.4f}", refresh=False)
-            for callback in callbacks:
-                callback(done, history)
-        bar.update(1)
-        if eval_fn is not None and ((config.eval_every and done % config.eval_every == 0) or last):
-            _flush_losses(pending, history, world)
-            model.eval()
-            metrics = eval_fn(model, done)
-            model.train()
-            history.evals.append({"step": done, **metrics})
-        if ckpt is not None and is_main and config.checkpoint_every and done % config.checkpoint_every == 0 and not last:
-            _flush_losses(pending, history, world)
-            history.seconds = seconds_before + time.perf_counter() - t0
-            save_checkpoint(ckpt, model, optimizer, scaler, config, data, done, history, amp_dtype)
+            pending.append(loss.detach())
+            history.lr.append(lr)
+            history.tokens += batch.num_tokens * world
+            done = step + 1
+            last = done == config.steps
+            if done % max(1, config.log_every) == 0 or last or done == end:
+                _flush_losses(pending, history, world)
+                bar.set_postfix(loss=f"{history.final_loss:.4f}", refresh=False)
+                for callback in callbacks:
+                    callback(done, history)
+            bar.update(1)
+            if eval_fn is not None and ((config.eval_every and done % config.eval_every == 0) or last):
+                _flush_losses(pending, history, world)
+                model.eval()
+                metrics = eval_fn(model, done)
+                model.train()
+                history.evals.append({"step": done, **metrics})
+            if ckpt is not None and is_main and config.checkpoint_every and done % config.checkpoint_every == 0 and not last:
+                _flush_losses(pending, history, world)
+                history.seconds = seconds_before + time.perf_counter() - t0
+                save_checkpoint(ckpt, model, optimizer, scaler, config, data, done, history, amp_dtype)
+    finally:
+        if workers:
+            source.close()
     _flush_losses(pending, history, world)
     bar.close()
     if end > start:  # resuming a finished run trains nothing and adds no time

@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
+from ...profiles import pick_device
 from ...results import write_json_atomic
 from .. import shipped, targets
 from ..common import RunContext, arms_from_environment
@@ -58,8 +59,10 @@ def reproduce(ctx: RunContext) -> dict:
           f"parameters, {s.steps} steps of {s.batch} windows of {s.window or s.context} tokens"
           + (", one problem per window" if s.one_per_row else ""), flush=True)
     history = pretrain(ctx, world, model, s, f"igsm-{world.name}", log=lambda line: print(line, flush=True))
-    rounded = fp16_roundtrip(model.cpu())
+    # Measured where it trained (a GPU generates the 2,000-odd test solutions in seconds), exported from the CPU.
+    rounded = fp16_roundtrip(model.cpu()).to(pick_device(ctx.device))
     evaluation = measure(rounded, world, run)
+    rounded = rounded.cpu()
     made_by = f"python -m plmkit reproduce igsm-pretrain --profile {ctx.profile}"
     if run is not PRETRAIN[ctx.profile]:
         made_by = f"{CHECKPOINT_VARIABLE}={run.name} {made_by}"
