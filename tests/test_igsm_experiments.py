@@ -291,9 +291,10 @@ def test_the_checkpoint_to_train_is_chosen_by_name_and_an_unknown_name_lists_the
     from plmkit.experiments.common import RunContext
 
     ctx = RunContext(profile="cpu", device="cpu", threads=1, progress=False)
-    assert pretrain.settings(ctx).name == "nano-long"
-    monkeypatch.setenv("PLMKIT_IGSM_CHECKPOINT", "nano")
+    assert pretrain.settings(ctx).name == "nano"
     assert pretrain.settings(ctx).train.steps == 11000  # Part 2.2's retry arms share this recipe
+    monkeypatch.setenv("PLMKIT_IGSM_CHECKPOINT", "nano-xl")
+    assert pretrain.settings(ctx).train.batch == 96
     monkeypatch.setenv("PLMKIT_IGSM_CHECKPOINT", "huge")
-    with pytest.raises(ValueError, match="valid: nano-long, nano"):
+    with pytest.raises(ValueError, match="valid: nano, nano-xl"):
         pretrain.settings(ctx)

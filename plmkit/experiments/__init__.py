@@ -14,7 +14,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "cfg": ("plmkit.experiments.cfg", "Part 1: a GPT learns a deep context-free grammar; accuracy, KL, probes, attention, robustness"),
     "cfg-pretrain": ("plmkit.experiments.cfg.pretrain", "Part 1: (re)train the shipped cfg3f-d4 checkpoints (about an hour per arm on CPU)"),
     "igsm": ("plmkit.experiments.igsm", "Part 2.1: grade-school math (iGSM): accuracy by op, shortest solutions, V-probes of the plan, mistakes, depth"),
-    "igsm-pretrain": ("plmkit.experiments.igsm.pretrain", "Part 2.1: (re)train a shipped iGSM-nano checkpoint (nano-long by default, about two hours; PLMKIT_IGSM_CHECKPOINT=nano for Part 2.2's baseline)"),
+    "igsm-pretrain": ("plmkit.experiments.igsm.pretrain", "Part 2.1: (re)train a shipped iGSM-nano checkpoint (nano, Part 2.2's baseline, about 80 minutes on CPU; PLMKIT_IGSM_CHECKPOINT=nano-xl, lab 02's, minutes on a GPU)"),
     "retry": ("plmkit.experiments.retry", "Part 2.2: learning from mistakes: detect them, retry upon regret, pretrain on retry data at equal tokens, LoRA on it"),
     "retry-pretrain": ("plmkit.experiments.retry.pretrain", "Part 2.2: (re)train the shipped retry and retry_weak nano checkpoints at lab 02's tokens (about an hour per arm on CPU)"),
     "knowledge": ("plmkit.experiments.knowledge", "Part 3.1: when memorised biographies become extractable knowledge; P- and Q-probes"),

@@ -26,14 +26,17 @@ class PretrainRun:
 
 # Per profile, the checkpoints ``igsm-pretrain`` can train; the first is the default, the others are picked with
 # PLMKIT_IGSM_CHECKPOINT=<name>. On cpu, ``nano`` is the recipe Part 2.2's retry arms share (equal tokens: it is
-# their error-free arm); ``nano-long`` is the same recipe for 3x the steps (89M tokens, about two hours on one
-# core, resumable), because ``nano``'s accuracy was still rising when its schedule ended (op 1: 42% -> 75% from
-# step 1,100 to 11,000 on the curve set).
+# their error-free arm; about 80 minutes on one core). ``nano-xl``, lab 02's analysis checkpoint, is the same
+# model and optimiser on 4x the batch for 30,000 steps (2.9M problems, 11x nano): minutes on a GPU, where worker
+# processes draw the batches ahead, most of a day on one CPU core. Fewer, smaller batches stall: the same recipe
+# at batch 24 for 20,000 steps still failed most two-operation problems, mostly by reusing a letter it had already
+# defined (a used letter costs only ln(52/51) nats when the letter is random [P2.1 §2.2], a weak signal that
+# more problems per step sharpen).
 PRETRAIN_RUNS = {
     "ci": (PretrainRun(CHECKPOINT_RECIPE["ci"], eval_problems=4, group="igsm-ci", name="nano"),),
-    "cpu": (PretrainRun(replace(CHECKPOINT_RECIPE["cpu"], steps=33000, checkpoint_every=500, eval_every=3300),
-                        eval_problems=300, group="igsm-cpu", name="nano-long"),
-            PretrainRun(CHECKPOINT_RECIPE["cpu"], eval_problems=300, group="igsm-cpu", name="nano")),
+    "cpu": (PretrainRun(CHECKPOINT_RECIPE["cpu"], eval_problems=300, group="igsm-cpu", name="nano"),
+            PretrainRun(replace(CHECKPOINT_RECIPE["cpu"], batch=96, steps=30000, checkpoint_every=1000,
+                                eval_every=3000), eval_problems=300, group="igsm-cpu", name="nano-xl")),
     "gpu": (PretrainRun(CHECKPOINT_RECIPE["gpu"], eval_problems=512, group="igsm-gpu", name="mini"),),
 }
 PRETRAIN = {profile: runs[0] for profile, runs in PRETRAIN_RUNS.items()}
@@ -66,7 +69,7 @@ SETTINGS = {
         world="nano",
         toy=PretrainSettings(world="nano", size=ModelSize(2, 2, 32), context=256, batch=8, steps=40, lr=3e-3, warmup=5,
                              window=112, one_per_row=True, eval_every=20, curve_problems=2),
-        shipped=("igsm-cpu", "nano"), eval_problems=4,
+        shipped=("igsm-cpu", "nano-xl"), eval_problems=4,
         probes=ProbeSettings(train_problems=16, test_problems=8, items_per_problem=3, steps=4, batch=8),
         depth=DepthSettings(arms=(ModelSize(1, 2, 64), ModelSize(4, 2, 32)),
                             train=PretrainSettings(world="nano", size=ModelSize(1, 2, 64), context=256, batch=2,
@@ -80,7 +83,7 @@ SETTINGS = {
         world="nano",
         toy=PretrainSettings(world="nano", size=ModelSize(4, 4, 64), context=256, batch=16, steps=1300, lr=1e-2,
                              warmup=100, window=112, one_per_row=True, eval_every=325, curve_problems=10),
-        shipped=("igsm-cpu", "nano"), eval_problems=100,
+        shipped=("igsm-cpu", "nano-xl"), eval_problems=100,
         # A few hundred problems and 100 steps at a higher learning rate than the paper's 100,000 steps at 0.002.
         probes=ProbeSettings(train_problems=400, test_problems=200, items_per_problem=3, steps=100, batch=32, lr=1e-2),
         depth=None,
