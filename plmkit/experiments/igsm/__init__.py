@@ -36,7 +36,7 @@ from . import plots
 from .accuracy import accuracy_table, evaluate_columns, example_failure, failure_reasons
 from .depth import deepest_beats_widest, run_depth_width
 from .probes import ProbeRun, mistakes, run_probes
-from .settings import SETTINGS, IGSMSettings
+from .settings import CHECKPOINT_VARIABLE, SETTINGS, IGSMSettings
 
 EXAMPLE_SEED = 7
 PROBE_GAP = 0.20  # trained minus random-init, in accuracy (A3: "at least 20 points")
@@ -112,7 +112,7 @@ def toy_accuracy(ctx: RunContext, model, world: World) -> dict:
 def analysis_model(ctx: RunContext, live_model, live_history):
     """The model the rest of the lab analyses, its training history and where it came from.
 
-    ``cpu`` (and ``ci``): the shipped checkpoint (an hour or more of CPU training by
+    ``cpu`` (and ``ci``): the shipped checkpoint (``nano-xl``: minutes of GPU training by
     ``python -m plmkit reproduce igsm-pretrain``); if it is missing, the live model, with a warning.
     ``gpu``: the live model, trained at full lab size."""
     s = settings(ctx)
@@ -122,9 +122,9 @@ def analysis_model(ctx: RunContext, live_model, live_history):
     model, sidecar = load_checkpoint(group, name, device=ctx.device)
     if model is None:
         print(f"WARNING: {sidecar['missing']}. The analysis below falls back to the model trained in this lab, which "
-              "is far too small to show the paper's results. Train the shipped checkpoint with `python -m plmkit "
-              "reproduce igsm-pretrain --profile cpu --out runs/igsm-pretrain-cpu` (over an hour on CPU), then ship "
-              "it as that module's docstring says.")
+              f"is far too small to show the paper's results. Train the shipped checkpoint with `{CHECKPOINT_VARIABLE}={name} "
+              "python -m plmkit reproduce igsm-pretrain --profile cpu --out runs/igsm-pretrain-cpu` (minutes on a GPU), "
+              "then ship it as that module's docstring says.")
         return live_model, live_history, {"source": "live (fallback: shipped checkpoint missing)",
                                           "note": sidecar["missing"]}
     print(f"loaded the shipped checkpoint {group}/{name}: {sidecar.get('label', '')}\n  made by `{sidecar['made_by']}`; "

@@ -14,9 +14,10 @@ to ship a finished run::
 
 which copies ``<out>/export/igsm-cpu`` to ``data/checkpoints/igsm-cpu`` and records the run's manifest.
 
-The ``cpu`` entry is the shipped nano checkpoint: over an hour on one CPU thread, because a model trained
-for a lab's few minutes does not get past one-operation problems [P2.1 §3 needs ~40 B tokens at full
-size]. The ``gpu`` entry trains the mini world.
+The ``cpu`` entries are the shipped nano checkpoints, because a model trained for a lab's few minutes does
+not get past one-operation problems [P2.1 §3 needs ~40 B tokens at full size]: ``nano`` (the default, Part
+2.2's error-free baseline, over an hour on one CPU thread) and ``nano-xl`` (``PLMKIT_IGSM_CHECKPOINT=nano-xl``,
+lab 02's, 4x the batch: minutes on a GPU). The ``gpu`` entry trains the mini world.
 """
 from __future__ import annotations
 
