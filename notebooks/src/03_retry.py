@@ -63,7 +63,7 @@ ref = part.reference()  # the paper's numbers, each with its citation
 # | profile | budget | world | can show | cannot show |
 # |---|---|---|---|---|
 # | `ci` | about a minute | nano | that every piece of code runs (tiny models trained for seconds) | any result |
-# | `cpu` | about 10 minutes | nano | retry data and its rules live; on lab 02's **shipped** error-free model: the detector against its control, retry upon regret with a perfect and a probe detector, beam search; the **shipped** retry and retry_weak models (trained by plmkit's own command, about an hour each, at the error-free model's tokens) against the error-free one; a short LoRA on retry data | the paper's gains at op 23 and 32: the nano models are tiny (1.2 M parameters, 30 M tokens) and near 0% at their hardest ops; the masked and high-rate arms |
+# | `cpu` | about 10 minutes | nano | retry data and its rules live; on Part 2.1's **shipped** error-free `nano` model: the detector against its control, retry upon regret with a perfect and a probe detector, beam search; the **shipped** retry and retry_weak models (trained by plmkit's own command, about an hour each, at the error-free model's tokens) against the error-free one; a short LoRA on retry data | the paper's gains at op 23 and 32: the nano models are tiny (1.2 M parameters, 30 M tokens) and near 0% at their hardest ops; the masked and high-rate arms |
 # | `gpu` | about an hour | mini | every pretraining arm trained in the lab at equal tokens (error-free, retry 0.2, retry_weak 0.1, the cautionary retry 0.5), then all of the above on them | the masked arm (`retry_masked`, one more hour); the paper's med/hard worlds (2-3 A100-days per model) |
 #
 # The settings are plain data:
@@ -237,8 +237,8 @@ checks.retry_label_mask(label_mask)
 # ## 2. The models
 #
 # Everything below compares models that differ **only in their data**: the same GPT (6 layers, width 128 on nano),
-# optimiser, steps, batch and window, hence the same training tokens [P2.2 §4]. The error-free one is lab 02's
-# shipped checkpoint; the retry (r = 0.2) and retry_weak (r = 0.1) ones were trained by
+# optimiser, steps, batch and window, hence the same training tokens [P2.2 §4]. The error-free one is Part 2.1's
+# shipped `nano` checkpoint (lab 02 analyses `nano-xl`, the same model trained on 11x the problems); the retry (r = 0.2) and retry_weak (r = 0.1) ones were trained by
 # `python -m plmkit reproduce retry-pretrain --profile cpu` and ship with plmkit. In `gpu` all arms train here.
 # A checkpoint that is missing is reported and its rows say "not measured"; nothing is replaced.
 
@@ -337,8 +337,8 @@ plt.show()
 # %% [markdown]
 # **Reading it.** The paper's detector is about 99% right on ordinary items and says "not ready" at about 60% of the
 # model's first wrong steps [P2.2 §3.1]; its control (P2.1's random-init can_next probe) sits near 66%. A probe can
-# only read what the model computes: lab 02 found this small model's can_next V-probe only a few points above its
-# control, and the detector here inherits that. A weak detector also explains the probe row of the regret figure:
+# only read what the model computes: lab 02 found the can_next V-probe of its nano model, trained on 11x these
+# problems, only a few points above its control, and the detector here inherits that. A weak detector also explains the probe row of the regret figure:
 # every false "not ready" on a right step throws that step away, and the rollback budget is spent on them.
 #
 # ## 5. Pretraining on retry data, at equal tokens [P2.2 §4, Figs. 4b, 5, 8]

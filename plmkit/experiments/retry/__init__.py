@@ -81,7 +81,7 @@ def retry_examples(world: World, op: int = 3, seed: int = EXAMPLE_SEED) -> dict:
 # 2. The error-free model, the detector, retry upon regret
 # ----------------------------------------------------------------------------------------------
 def error_free_model(ctx: RunContext, world: World, live_models: Optional[dict] = None):
-    """(model, source): lab 02's shipped error-free model (``cpu``, ``ci``), or the error-free arm
+    """(model, source): Part 2.1's shipped error-free ``nano`` model (``cpu``, ``ci``), or the error-free arm
     trained in this run (``gpu``)."""
     s = settings(ctx)
     if s.error_free is None:
@@ -90,7 +90,7 @@ def error_free_model(ctx: RunContext, world: World, live_models: Optional[dict] 
         return live_models["error_free"], "error-free arm trained in this run"
     model, sidecar = load_checkpoint(*s.error_free, device=ctx.device)
     if model is None:
-        raise FileNotFoundError(f"{sidecar['missing']}: lab 02's error-free checkpoint ships with plmkit; train it with "
+        raise FileNotFoundError(f"{sidecar['missing']}: Part 2.1's error-free nano checkpoint ships with plmkit; train it with "
                                 "`python -m plmkit reproduce igsm-pretrain --profile cpu` if it was removed")
     return model, f"shipped {'/'.join(s.error_free)}"
 

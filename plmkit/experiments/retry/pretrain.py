@@ -4,7 +4,7 @@
     PLMKIT_RETRY_ARMS=retry_weak python -m plmkit reproduce retry-pretrain ...   # only some arms
     ... --resume                                                                # after a kill
 
-Each arm trains lab 02's nano model from scratch on its own data (error-free, retry, retry_weak, ...)
+Each arm trains Part 2.1's nano model from scratch on its own data (error-free, retry, retry_weak, ...)
 with everything else equal: same model, optimiser, steps, batch and window, so the same number of
 training tokens [P2.2 §4]. Weights are rounded to fp16 and *the rounded model* is evaluated (accuracy per
 op in and out of distribution, retries the model writes per correct solution) and exported under
@@ -52,7 +52,7 @@ def train_arm(ctx: RunContext, run: RetryPretrain, arm: str) -> dict:
     sidecar = {
         "name": arm,
         "label": (f"Trained by plmkit itself on {data.label} data ({history.tokens / 1e6:.1f}M tokens, "
-                  f"{history.seconds / 60:.0f} min), the same tokens as lab 02's error-free model. "
+                  f"{history.seconds / 60:.0f} min), the same tokens as Part 2.1's error-free nano model. "
                   "The numbers in 'eval' are this small model's."),
         "made_by": made_by + ("" if arm in PRETRAIN[ctx.profile].arms else f" (with {ARMS_VARIABLE}={arm})"),
         "arm": arm, "data_arm": asdict(data),

@@ -1,7 +1,7 @@
 """Per-profile settings of Part 2.2 (lab 03) and of the runs that train its shipped checkpoints.
 
 The comparison of training data is only fair at equal training tokens [P2.2 §4]: every arm below uses
-the very optimiser, model, steps, batch and window of lab 02's shipped error-free nano model
+the very optimiser, model, steps, batch and window of Part 2.1's shipped error-free ``nano`` model
 (:data:`plmkit.experiments.shared.igsm.CHECKPOINT_RECIPE`), so that model is the ``error_free`` arm and only the
 data differs. ``ci`` proves the code runs; ``cpu`` analyses shipped checkpoints; ``gpu`` trains on the
 mini world in the lab.
@@ -56,14 +56,14 @@ class RetryPretrain:
     arms: tuple[str, ...]
     eval_problems: int  # test problems per op column
     group: str
-    # The error-free arm already ships with lab 02 (same settings): (group, name) to reuse, or None to train it.
+    # The error-free arm already ships with Part 2.1 (same settings): (group, name) to reuse, or None to train it.
     error_free_from: Optional[tuple[str, str]]
 
 
 PRETRAIN = {
     "ci": RetryPretrain(train=CHECKPOINT_RECIPE["ci"], arms=("retry", "retry_weak"), eval_problems=4,
                         group="retry-ci", error_free_from=None),
-    # Equal tokens with lab 02's nano model: 11,000 steps x 24 windows x 112 tokens = 29.6M tokens each,
+    # Equal tokens with Part 2.1's nano model: 11,000 steps x 24 windows x 112 tokens = 29.6M tokens each,
     # 45-70 minutes per arm on one CPU thread. 0.3% of retry-0.2 problems outgrow the window and are
     # redrawn (0.03% of error-free ones), so the arms see nearly the same problem sizes.
     "cpu": RetryPretrain(train=CHECKPOINT_RECIPE["cpu"], arms=("retry", "retry_weak"), eval_problems=300,
@@ -123,14 +123,14 @@ class RetrySettings:
 
 
 SETTINGS = {
-    # Seconds: lab 02's shipped nano model for inference, tiny arms trained live for 12 steps. No claim.
+    # Seconds: Part 2.1's shipped nano model for inference, tiny arms trained live for 12 steps. No claim.
     "ci": RetrySettings(
         world="nano", error_free=("igsm-cpu", "nano"), arms=("error_free", "retry", "retry_weak"),
         pretrain=replace(PRETRAIN["ci"].train, steps=12, eval_every=0), shipped_group=None, comparison_problems=3,
         probe=ProbeSettings(train_problems=12, test_problems=8, items_per_problem=2, steps=1, batch=8, rank=0),
         regret=RegretSettings(ops=(1, 2), problems=3, max_retries=3, beam=2),
         finetune=FinetuneSettings(steps=3, batch=4, lr=1e-3, warmup=1, eval_problems=2), spot_problems=2),
-    # Inference on lab 02's shipped error-free model (detector, retry upon regret, beam search); the
+    # Inference on Part 2.1's shipped error-free nano model (detector, retry upon regret, beam search); the
     # pretraining comparison read from the shipped checkpoints, each measured on the same 300 test problems
     # per op when it was made; two short LoRA fine-tunes. Timed on one thread of a busy 2-core machine:
     # the five decoding methods 0.7 s per problem together (300 problems: 3.5 min), each LoRA 1 min, the
