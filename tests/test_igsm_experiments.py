@@ -207,6 +207,18 @@ def test_vprobe_trains_and_predicts(tiny_model, rank):
     assert all(not p.requires_grad for p in probe.model.parameters())
 
 
+def test_probe_model_takes_tasks_and_more_steps_and_names_the_valid_tasks(tiny_model):
+    from plmkit.experiments.common import RunContext
+
+    ctx = RunContext(profile="ci", device="cpu", threads=1, progress=False)
+    run = part.probe_model(ctx, tiny_model, NANO, tasks=("nece",), steps=2)
+    assert list(run.reports) == ["nece"] and {"trained", "random_init", "majority"} <= set(run.reports["nece"])
+    with pytest.raises(ValueError, match="valid: nece, can_next, dep"):
+        part.probe_model(ctx, tiny_model, NANO, tasks=("plan",))
+    with pytest.raises(ValueError, match="at least 1"):
+        part.probe_model(ctx, tiny_model, NANO, steps=0)
+
+
 def test_score_reports_per_label_accuracy_and_majority():
     s = probes.score([1, 0, 0, 0], [1, 1, 0, 0])
     assert s["accuracy"] == 0.75 and s["positives"] == 0.5 and s["negatives"] == 1.0 and s["majority"] == 0.5

@@ -526,6 +526,10 @@ plt.show()
 # solved one step at a time without ever holding the whole plan, while the paper's models are ~100x larger and face
 # up to 23 steps, where planning pays. Whatever gap you see above is the honest result; the targets table judges it.
 #
+# The probe's own budget matters too: the paper trains each probe for 100,000 steps of 256 items, this lab at `cpu`
+# for 100 steps of 32 (the settings above). To see how the gap moves with probe training, rerun one task with more steps, e.g.
+# `part.probe_model(ctx, model, world, tasks=("nece",), steps=1000)` (a few minutes on a laptop core).
+#
 # ## 5. Mistakes are visible in the hidden state [P2.1 Fig. 8]
 # Take every wrong solution whose first error is a parameter **not ready** yet (the checker's `not_ready`). Cut the
 # model's own text just before that sentence and ask the can_next probe about the parameter it then wrote. The true

@@ -19,7 +19,8 @@ The lab's steps, in order: :func:`make_world`, :func:`train_toy`, :func:`analysi
 """
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import replace
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from ..shared.igsm import pretrain as pretrain_model  # the name `pretrain` is t
 from . import plots
 from .accuracy import accuracy_table, evaluate_columns, example_failure, failure_reasons
 from .depth import deepest_beats_widest, run_depth_width
-from .probes import ProbeRun, mistakes, run_probes
+from .probes import TASKS, ProbeRun, mistakes, run_probes
 from .settings import CHECKPOINT_VARIABLE, SETTINGS, IGSMSettings
 
 EXAMPLE_SEED = 7
@@ -143,9 +144,19 @@ def evaluate_model(ctx: RunContext, model, world: World):
     return columns, accuracy_table(world, columns)
 
 
-def probe_model(ctx: RunContext, model, world: World) -> ProbeRun:
-    """V-probes nece, can_next and dep on ``model`` and on its random-init control."""
-    return run_probes(ctx, model, world, settings(ctx), layout=settings(ctx).toy.layout)
+def probe_model(ctx: RunContext, model, world: World, tasks: Sequence[str] = TASKS,
+                steps: Optional[int] = None) -> ProbeRun:
+    """V-probes (default nece, can_next and dep) on ``model`` and on its random-init control. ``steps``
+    replaces the profile's probe training steps: the paper trains each probe for 100,000 [P2.1 App. F.2]."""
+    s = settings(ctx)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown probe tasks {unknown}; valid: {', '.join(TASKS)}")
+    if steps is not None:
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        s = replace(s, probes=replace(s.probes, steps=steps))
+    return run_probes(ctx, model, world, s, tasks=tasks, layout=s.toy.layout)
 
 
 def depth_width(ctx: RunContext, world: World, dry_run: bool = False) -> Optional[dict]:
