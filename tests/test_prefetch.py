@@ -1,5 +1,4 @@
 """Prefetching draws the same batches as the source, so a run's result never depends on it."""
-import numpy as np
 import pytest
 import torch
 
@@ -34,11 +33,14 @@ def test_needs_a_worker():
         Prefetcher(stream(), workers=0)
 
 
-def test_workers_by_device():
+def test_workers_by_device(monkeypatch):
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     assert auto_workers("cpu", cpu_count=16) == 0  # the CPU's cores train the model
     assert auto_workers("cuda", cpu_count=2) == 1
     assert auto_workers("cuda", cpu_count=64) == 4
     assert auto_workers("cuda", cpu_count=1) == 0
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # eight ranks share 16 cores: one worker each
+    assert auto_workers("cuda", cpu_count=16) == 1
     with pytest.raises(ValueError, match="0 or more"):
         data_workers_for(TrainConfig(steps=1, data_workers=-1), torch.device("cpu"))
 

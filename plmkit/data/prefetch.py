@@ -40,11 +40,13 @@ def fork_available() -> bool:
 
 def auto_workers(device_type: str, cpu_count: Optional[int] = None) -> int:
     """How many workers a run on ``device_type`` gets by default: none on a CPU (the cores train the
-    model), and on an accelerator every core but the one that drives it, at most four."""
+    model), and on an accelerator every core but the one that drives it, at most four. Under torchrun the
+    machine's cores are shared by its ranks (LOCAL_WORLD_SIZE)."""
     if device_type == "cpu" or not fork_available():
         return 0
     cores = cpu_count if cpu_count is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                                      else os.cpu_count() or 1)
+    cores //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     return max(0, min(4, cores - 1))
 
 
