@@ -60,8 +60,16 @@ def approximate_note(entry: Mapping, key: Optional[str] = None) -> str:
 
 
 def add_citation(fig, text: str) -> None:
-    """A small footnote under the figure naming the source of the paper's numbers."""
-    fig.text(0.01, -0.02, text, fontsize=7, color="#555555", ha="left", va="top", wrap=True)
+    """A small footnote under the figure naming the source of the paper's numbers, below the lowest tick
+    label or axis label (two-line, rotated tick labels reach far under the axes)."""
+    top = -0.02
+    try:
+        renderer = fig.canvas.get_renderer()
+        lowest = min(ax.get_tightbbox(renderer).y0 for ax in fig.axes) / fig.bbox.height
+        top = min(top, lowest - 0.02)
+    except Exception:  # a backend without a renderer: keep the default place
+        pass
+    fig.text(0.01, top, text, fontsize=7, color="#555555", ha="left", va="top", wrap=True)
 
 
 def loss_curve(histories, floor: Optional[float] = None, baselines: Optional[Mapping[str, float]] = None,
