@@ -8,7 +8,8 @@ problem rendered as a pq training sequence (token ids and loss weights). Also pr
 time per generated solution, and per op the share of abstract parameters and the structure draws per
 accepted problem (the generator steers op directly; it only redraws when an algorithm step fails).
 Also the share of a training step of the shipped cpu checkpoint's run (``igsm-pretrain --profile cpu``)
-spent drawing and packing its problems (target under 5%: the data must not slow training down).
+spent drawing and packing its problems (target under 5%: the data must not slow training down), and the
+batches per second lab 02's GPU recipe (nano-xl) can draw with and without prefetching workers.
 Timings on a shared machine are noisy: the best of a few repeats is reported.
 """
 from __future__ import annotations
@@ -109,6 +110,36 @@ def bench_data_share(steps: int) -> None:
           f"{step * 1e3:.0f} ms per step = {share:.1%}  (target < 5%: {status})")
 
 
+def bench_prefetch(steps: int, workers: int, step_ms: float = 10.0) -> None:
+    """Steps per second of a loop that draws lab 02's GPU recipe (nano-xl, 96 problems per step) and then spends
+    ``step_ms`` of its own process's time per step (a stand-in for launching a small model's kernels on a GPU),
+    alone and with ``workers`` prefetching processes, which draw the next batches while the loop is busy."""
+    from plmkit.data.prefetch import Prefetcher, fork_available
+    from plmkit.experiments.igsm.settings import PRETRAIN_RUNS
+    from plmkit.experiments.shared.igsm import load_world, make_stream
+
+    s = next(run for run in PRETRAIN_RUNS["cpu"] if run.name == "nano-xl").train
+    stream = make_stream(load_world(s.world), s.window or s.context, s.batch, layout=s.layout, loss=s.loss,
+                         one_per_row=s.one_per_row)
+
+    def rate(source) -> float:
+        source.batch(0)  # warm-up (and the workers' first batches)
+        start = time.perf_counter()
+        for step in range(1, steps + 1):
+            source.batch(step)
+            busy_until = time.perf_counter() + step_ms / 1e3
+            while time.perf_counter() < busy_until:
+                pass
+        return steps / (time.perf_counter() - start)
+
+    line = (f"loop on nano-xl data ({s.batch} problems per step) with a {step_ms:.0f} ms stand-in step: "
+            f"{rate(stream):.0f} steps/s alone")
+    if fork_available() and workers > 0:
+        with Prefetcher(stream, workers) as prefetched:
+            line += f", {rate(prefetched):.0f} with {workers} prefetching worker{'s' if workers > 1 else ''}"
+    print(line + "  (nano-xl trained at 53 steps/s on an H200 with 4 workers)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
@@ -124,6 +155,8 @@ def main() -> None:
     print_op_table("med", int(60 * scale))
     print_overlap("nano", int(300 * scale))
     bench_data_share(4 if args.quick else 10)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    bench_prefetch(10 if args.quick else 40, max(1, min(4, cores - 1)))
 
 
 if __name__ == "__main__":
