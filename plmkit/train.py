@@ -262,7 +262,7 @@ def train(
     seconds_before = history.seconds
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     # Batches depend only on the step, so workers can draw them ahead: same data, less waiting.
-    workers = data_workers_for(config, device)
+    workers = data_workers_for(config, device) if end > start else 0
     source = Prefetcher(data, workers) if workers else data
     try:
         model.train()
