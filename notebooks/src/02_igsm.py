@@ -552,7 +552,9 @@ plt.show()
 # %% [markdown]
 # In the paper the probe agrees with the truth ~98% of the time in general but only 57-76% at the first wrong step:
 # many mistakes come with a wrong belief ("this is ready") held before writing. Part 2.2 builds on exactly this:
-# the belief can be detected, and a model can learn to take a step back.
+# the belief can be detected, and a model can learn to take a step back. Read our numbers against section 4: a
+# probe only a few points above its control on ordinary items cannot say much at the mistakes either, so the
+# comparison is only as strong as the can_next gap above.
 #
 # ## 6. Depth versus width [P2.1 §6, Fig. 9]
 # At equal non-embedding size (12 l d² for l layers of width d) and equal training tokens, deeper models solve long
