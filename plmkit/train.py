@@ -18,6 +18,7 @@ share of every batch's rows and DistributedDataParallel averages the gradients.
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import random
@@ -205,7 +206,16 @@ def _distributed() -> tuple[int, int]:
         return 0, 1
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        # Left to interpreter shutdown, the backend's threads can abort a rank that finished its work
+        # ("terminate called without an active exception"), and torchrun then reports the whole run failed.
+        atexit.register(_close_process_group)
     return dist.get_rank(), dist.get_world_size()
+
+
+def _close_process_group() -> None:
+    if dist.is_initialized():
+        dist.barrier()  # no rank tears down while another still talks to it
+        dist.destroy_process_group()
 
 
 def data_workers_for(config: TrainConfig, device: torch.device) -> int:
