@@ -206,15 +206,16 @@ def _distributed() -> tuple[int, int]:
         return 0, 1
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-        # Left to interpreter shutdown, the backend's threads can abort a rank that finished its work
-        # ("terminate called without an active exception"), and torchrun then reports the whole run failed.
-        atexit.register(_close_process_group)
+        # Left to interpreter shutdown, gloo's threads can abort a rank that finished its work ("terminate
+        # called without an active exception"), and torchrun then reports the whole run failed.
+        atexit.register(_close_gloo_group)
     return dist.get_rank(), dist.get_world_size()
 
 
-def _close_process_group() -> None:
-    if dist.is_initialized():
-        dist.barrier()  # no rank tears down while another still talks to it
+def _close_gloo_group() -> None:
+    # Local for gloo (no collective, so a rank that crashed cannot hang here waiting for the others); NCCL's
+    # teardown can block on outstanding work and is left to torch.
+    if dist.is_initialized() and dist.get_backend() == "gloo":
         dist.destroy_process_group()
 
 
