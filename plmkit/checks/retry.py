@@ -75,10 +75,14 @@ def retry_insertion(fn: Callable) -> None:
     from ..data import igsm
 
     problems = _problems("nano", (2, 3, 4, 5), 80, seed=61) + _problems("mini", (3, 5, 8), 40, seed=62)
+    # Several problems: on one small problem, two unseeded draws agree by chance often enough (no retry inserted
+    # at any of its few places) to let a function that ignores the rng pass.
     first = problems[0]
-    a = _token_list(fn(first, np.random.default_rng(5), 0.5), "insert_retries")
-    b = _token_list(fn(first, np.random.default_rng(5), 0.5), "insert_retries")
-    assert a == b, "the same rng state must give the same output: draw every random choice from the rng you are given"
+    for problem in problems[:12]:
+        a = _token_list(fn(problem, np.random.default_rng(5), 0.5), "insert_retries")
+        b = _token_list(fn(problem, np.random.default_rng(5), 0.5), "insert_retries")
+        assert a == b, ("the same rng state must give the same output: draw every random choice from the rng you "
+                        "are given")
     plain = _token_list(fn(first, np.random.default_rng(5), 0.0), "insert_retries")
     assert plain == first.solution_tokens, "at rate 0 the solution must come back unchanged"
     outputs = []
