@@ -155,8 +155,9 @@ def main() -> None:
     print_op_table("med", int(60 * scale))
     print_overlap("nano", int(300 * scale))
     bench_data_share(4 if args.quick else 10)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    bench_prefetch(10 if args.quick else 40, max(1, min(4, cores - 1)))
+    from plmkit.data.prefetch import auto_workers
+
+    bench_prefetch(10 if args.quick else 40, max(1, auto_workers("cuda")))  # as many as a GPU run would get
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must lie in [0, steps={self.steps}], got {self.warmup_steps}")
         if self.checkpoint_every and not self.checkpoint_dir:
             raise ValueError("checkpoint_every needs a checkpoint_dir")
+        if self.data_workers is not None and self.data_workers < 0:
+            raise ValueError(f"data_workers must be 0 or more, got {self.data_workers}")
         self.betas = tuple(self.betas)
 
     def to_dict(self) -> dict:
@@ -222,11 +224,7 @@ def _close_gloo_group() -> None:
 def data_workers_for(config: TrainConfig, device: torch.device) -> int:
     """The worker processes that draw a run's batches ahead (config.data_workers, or the default for
     ``device``: none on a CPU, a few beside a GPU)."""
-    if config.data_workers is None:
-        return auto_workers(device.type)
-    if config.data_workers < 0:
-        raise ValueError(f"data_workers must be 0 or more, got {config.data_workers}")
-    return config.data_workers
+    return auto_workers(device.type) if config.data_workers is None else config.data_workers
 
 
 # ----------------------------------------------------------------------------------------------

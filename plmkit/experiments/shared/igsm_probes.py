@@ -36,6 +36,10 @@ class ProbeSettings:
     lr: float = 2e-3  # linear decay to 0, weight decay 0.01 [P2.1 App. F.2]
     weight_decay: float = 0.01
 
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"probe steps must be at least 1, got {self.steps}")
+
 
 TASKS = ("nece", "can_next", "dep")
 PROBE_SEED = 90_000  # probe problems: train side and test side drawn from their own streams
@@ -68,6 +72,8 @@ def probe_set(world: World, task: str, n_problems: int, split: str, items: int, 
               layout: str = "pq", ops: Optional[Sequence[int]] = None, context: Optional[int] = None) -> ProbeSet:
     """Up to ``items`` probe items from each of ``n_problems`` problems of the ``split`` side, ops drawn
     uniformly from ``ops`` (default: the training ops) [P2.1 App. E]."""
+    if task not in TASKS:
+        raise ValueError(f"unknown probe task {task!r}; valid: {', '.join(TASKS)}")
     ops = tuple(ops or world.config.in_distribution_ops)
     context = context or world.config.train_window
     rng = step_rng(seed, TASKS.index(task), int(split == "test"))
