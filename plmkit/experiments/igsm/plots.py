@@ -178,8 +178,9 @@ def probe_figure(reports: dict, reference: dict, note: str = ""):
     ax.set_xticklabels([{"nece": "nece(A)\nbefore the solution", "can_next": "can_next(A)\nalong the solution",
                          "dep": "dep(A, B)\nafter the problem"}.get(t, t) for t in tasks])
     ax.set_ylabel("probe accuracy on test problems (%)")
-    ax.set_ylim(0, 110)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylim(0, 130)  # the band above 100 holds the legend, clear of the bars and their labels
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
     ax.set_title("V-probes: what the model knows before and while it writes")
     add_citation(fig, f"{reference['probes']['citation']} Paper bars: the op <= 15 column. {note}")
     return fig
